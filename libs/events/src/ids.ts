@@ -1,0 +1,27 @@
+import { createHash } from 'node:crypto';
+import { monotonicFactory } from 'ulidx';
+
+const nextUlid = monotonicFactory();
+
+/** A new ULID: 128 bits, lexicographically sortable by creation time, monotonic within one process. */
+export function newEventId(now: number = Date.now()): string {
+  return nextUlid(now);
+}
+
+/**
+ * The JetStream de-duplication id (`Nats-Msg-Id`) of an event: a digest of tenant, source and id, so that a
+ * producer retry of the same event is recognised whatever bytes the ids contain, and header values stay short.
+ */
+export function dedupeId(tenant: string, source: string, id: string): string {
+  return createHash('sha256').update(tenant).update('\0').update(source).update('\0').update(id).digest('base64url');
+}
+
+/**
+ * A deterministic id for a derived record (a row of a file, an output of a pipeline): the same inputs always
+ * produce the same id, so re-running a load or re-emitting after a crash is de-duplicated.
+ */
+export function deterministicId(...parts: readonly (string | number)[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(String(part)).update('\0');
+  return hash.digest('base64url').slice(0, 32);
+}

@@ -1,0 +1,72 @@
+/**
+ * The subject scheme. Every event is published on
+ *
+ *     <root>.evt.<tenant>.<partition>.<type tokens…>
+ *
+ * e.g. `tw.evt.acme.7.iot.sensor.reading`. The partition number sits before the type so that a single filter
+ * subject (all NATS 2.9 supports per consumer) can select any of: one partition of everything
+ * (`tw.evt.*.7.>`), one type across partitions (`tw.evt.*.*.iot.sensor.reading`), one tenant (`tw.evt.acme.>`),
+ * or one type in one partition (`tw.evt.*.7.iot.sensor.reading`).
+ */
+export interface SubjectScheme {
+  /** First subject token. `tw` in production; tests use a unique root so they can share one server. */
+  readonly root: string;
+  /** Number of partitions the key space is hashed into. Changing it re-maps keys: treat it as fixed. */
+  readonly partitions: number;
+}
+
+export const DEFAULT_SUBJECT_ROOT = 'tw';
+export const DEFAULT_PARTITIONS = 16;
+
+export const defaultSubjectScheme: SubjectScheme = { root: DEFAULT_SUBJECT_ROOT, partitions: DEFAULT_PARTITIONS };
+
+/** FNV-1a 32-bit: stable across processes, languages and releases, and cheap. */
+export function fnv1a32(input: string): number {
+  let hash = 0x811c9dc5;
+  const bytes = Buffer.from(input, 'utf8');
+  for (const byte of bytes) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+/** The partition of a partition key. */
+export function partitionOf(partitionKey: string, partitions: number): number {
+  return fnv1a32(partitionKey) % partitions;
+}
+
+/** The subject an event is published on. */
+export function eventSubject(scheme: SubjectScheme, tenant: string, type: string, partitionKey: string): string {
+  return `${scheme.root}.evt.${tenant}.${partitionOf(partitionKey, scheme.partitions)}.${type}`;
+}
+
+/** A filter subject for consumers; omitted parts match anything. */
+export function eventFilter(
+  scheme: SubjectScheme,
+  filter: { tenant?: string; partition?: number; type?: string } = {},
+): string {
+  const tenant = filter.tenant ?? '*';
+  const partition = filter.partition === undefined ? '*' : String(filter.partition);
+  if (filter.type === undefined) {
+    return tenant === '*' && partition === '*' ? `${scheme.root}.evt.>` : `${scheme.root}.evt.${tenant}.${partition}.>`;
+  }
+  return `${scheme.root}.evt.${tenant}.${partition}.${filter.type}`;
+}
+
+/** The parts of an event subject. */
+export function parseEventSubject(
+  scheme: SubjectScheme,
+  subject: string,
+): { tenant: string; partition: number; type: string } | undefined {
+  const prefix = `${scheme.root}.evt.`;
+  if (!subject.startsWith(prefix)) return undefined;
+  const [tenant, partition, ...type] = subject.slice(prefix.length).split('.');
+  if (tenant === undefined || partition === undefined || type.length === 0) return undefined;
+  return { tenant, partition: Number(partition), type: type.join('.') };
+}
+
+/** The subject of the quarantine stream for a tenant and reason. */
+export function quarantineSubject(scheme: SubjectScheme, tenant: string, reason: string): string {
+  return `${scheme.root}.quarantine.${tenant}.${reason}`;
+}
