@@ -12,6 +12,10 @@ export const ErrorCode = {
   StoreUnavailable: 'store-unavailable',
   PublishFailed: 'publish-failed',
   Internal: 'internal',
+  WebhookUnknownSource: 'webhook-unknown-source',
+  WebhookSignatureMissing: 'webhook-signature-missing',
+  WebhookSignatureInvalid: 'webhook-signature-invalid',
+  WebhookTimestampOutsideTolerance: 'webhook-timestamp-outside-tolerance',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -37,6 +41,10 @@ const STATUS: Record<ErrorCode, number> = {
   'store-unavailable': 503,
   'publish-failed': 503,
   internal: 500,
+  'webhook-unknown-source': 404,
+  'webhook-signature-missing': 401,
+  'webhook-signature-invalid': 401,
+  'webhook-timestamp-outside-tolerance': 401,
 };
 
 /** The error every Tideway library throws for a caller's mistake or an unavailable dependency. */

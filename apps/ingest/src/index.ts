@@ -1,0 +1,2 @@
+export { startIngest } from './service.ts';
+export { loadIngestConfig, type IngestConfig } from './config.ts';

@@ -1,0 +1,4 @@
+import { loadIngestConfig } from './config.ts';
+import { startIngest } from './service.ts';
+
+await startIngest(loadIngestConfig(process.env));

@@ -1,0 +1,2 @@
+export { startProjector } from './service.ts';
+export { loadProjectorConfig, type ProjectorConfig } from './config.ts';

@@ -1,0 +1,2 @@
+export { startQuery } from './service.ts';
+export { loadQueryConfig, type QueryConfig } from './config.ts';

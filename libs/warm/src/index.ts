@@ -1,0 +1,13 @@
+export { openWarmStore, migrateWarmStore, isWarmStoreReady, type WarmStore, type WarmStoreOptions, type WarmDatabase } from './db.ts';
+export { WarmEventWriter, type WriteResult } from './event-writer.ts';
+export {
+  WarmEventReader,
+  encodeCursor,
+  decodeCursor,
+  type EventFilter,
+  type EventOrder,
+  type EventPageRequest,
+  type EventPage,
+  type StoredEventRow,
+} from './event-reader.ts';
+export { events, projectionCheckpoints } from './schema.ts';
