@@ -28,6 +28,7 @@ export default tseslint.config(
             { sourceTag: 'type:operators', onlyDependOnLibsWithTags: ['type:core', 'type:operators'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter'] },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing'] },
+            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing', 'type:app'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing'] },
           ],
         },

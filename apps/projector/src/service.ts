@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { parseEventSubject, quarantineSubject, type StoredEvent } from '@tideway/events';
-import { BatchConsumer, JetStreamPublisher, applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName } from '@tideway/nats';
+import { BatchConsumer, JetStreamPublisher, applyDefinitions, connectNats, inNamespace, loadDefinitions, positionConsumer, streamName } from '@tideway/nats';
 import { Counter, Gauge, createLogger, createMetricsRegistry, createServiceApp, listen, type RunningService } from '@tideway/service';
-import { WarmEventWriter, isWarmStoreReady, migrateWarmStore, openWarmStore } from '@tideway/warm';
+import { WarmEventWriter, acquireProjectionLock, isWarmStoreReady, migrateWarmStore, openWarmStore } from '@tideway/warm';
 import type { ProjectorConfig } from './config.ts';
 import { decodeEvent } from './decode.ts';
 
@@ -18,10 +18,18 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
   const nats = await connectNats({ servers: config.NATS_URL, name: 'tideway-projector' });
   const namespace = { subjectRoot: config.TIDEWAY_SUBJECT_ROOT, streamSuffix: config.TIDEWAY_STREAM_SUFFIX };
   const jsm = await jetstreamManager(nats.nc);
-  await applyDefinitions(jsm, inNamespace(await loadDefinitions(config.STREAMS_DIR), namespace));
+  const definitions = inNamespace(await loadDefinitions(config.STREAMS_DIR), namespace);
+  await applyDefinitions(jsm, definitions);
   const stream = streamName('EVENTS', namespace);
-  const consumer = await jetstream(nats.nc).consumers.get(stream, config.PROJECTOR_CONSUMER);
+  const consumerDefinition = definitions.consumers.find((c) => c.stream === stream && c.config.durable_name === config.PROJECTOR_CONSUMER);
+  if (!consumerDefinition) throw new Error(`no consumer ${config.PROJECTOR_CONSUMER} of ${stream} in ${config.STREAMS_DIR}`);
+
+  // One writer per projection: replicas beyond the first wait here as hot standbys.
   const writer = new WarmEventWriter(store, 'warm-events');
+  const lock = await acquireProjectionLock(store, writer.projection, { onWaiting: () => logger.info('another projector holds the warm projection; standing by') });
+  const position = await positionConsumer(jsm, stream, consumerDefinition.config, (await writer.checkpoint()) + 1);
+  if (position.action === 'repositioned') logger.info({ ...position }, 'consumer repositioned at the checkpoint');
+  const consumer = await jetstream(nats.nc).consumers.get(stream, config.PROJECTOR_CONSUMER);
   const quarantine = new JetStreamPublisher(nats.nc, { connected: nats.connected });
   const scheme = { root: config.TIDEWAY_SUBJECT_ROOT, partitions: config.TIDEWAY_PARTITIONS };
 
@@ -90,6 +98,7 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
     onShutdown: async () => {
       await batches.stop();
       await nats.nc.drain();
+      await lock.release();
       await store.close();
     },
   });

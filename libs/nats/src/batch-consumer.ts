@@ -21,7 +21,7 @@ export type BatchHandler = (messages: readonly JsMsg[]) => Promise<void>;
  * Runs a JetStream pull consumer as a sequence of batches: messages are buffered until `maxBatch` or
  * `maxWaitMs`, handed to `handler` one batch at a time (never concurrently), and acknowledged only after the
  * handler resolved. A failing batch is retried with back-off until it succeeds or the consumer is stopped,
- * so the consumer never skips ahead of its store.
+ * so the consumer never skips ahead of its store. Memory is bounded by the consumer's `max_ack_pending`.
  */
 export class BatchConsumer {
   private messages: ConsumerMessages | undefined;
@@ -29,6 +29,7 @@ export class BatchConsumer {
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private highestSeq = 0;
   private loop: Promise<void> | undefined;
   /** Batches committed since start. */
   batches = 0;
@@ -50,6 +51,10 @@ export class BatchConsumer {
   }
 
   private onMessage(msg: JsMsg): void {
+    // A redelivery of a message this process already holds (ack_wait ran out while a batch was slow or
+    // retrying): the original is buffered or being committed, and acking a later one covers it.
+    if (msg.seq <= this.highestSeq) return;
+    this.highestSeq = msg.seq;
     this.buffer.push(msg);
     if (this.buffer.length >= this.options.maxBatch) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.options.maxWaitMs);

@@ -103,10 +103,17 @@ function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && (error.code === 10059 || error.code === 10014);
 }
 
+/**
+ * Where a consumer starts is its position, not its configuration: a projection repositions its consumer at its
+ * own checkpoint (see `positionConsumer`), so these fields are never reported as drift.
+ */
+const POSITION_FIELDS = new Set(['deliver_policy', 'opt_start_seq', 'opt_start_time']);
+
 /** Fields of `expected` whose value differs on the server. Fields the file does not set are the server's business. */
-export function diffConfig(expected: Record<string, unknown>, actual: Record<string, unknown>): Drift[] {
+export function diffConfig(expected: Record<string, unknown>, actual: Record<string, unknown>, ignore: ReadonlySet<string> = new Set()): Drift[] {
   const drift: Drift[] = [];
   for (const [field, want] of Object.entries(expected)) {
+    if (ignore.has(field)) continue;
     const have = actual[field];
     if (JSON.stringify(want) !== JSON.stringify(have)) {
       // The server omits false booleans, empty strings and zero values it treats as defaults.
@@ -153,9 +160,53 @@ export async function applyDefinitions(jsm: JetStreamManager, defs: Definitions)
       results.push({ kind: 'consumer', name: `${stream}/${name}`, action: 'created', drift: [] });
       continue;
     }
-    const drift = diffConfig(config, current);
-    if (drift.length > 0) await jsm.consumers.update(stream, name, config as unknown as Partial<ConsumerConfig>);
+    const drift = diffConfig(config, current, POSITION_FIELDS);
+    if (drift.length > 0) {
+      const update = Object.fromEntries(Object.entries(config).filter(([k]) => !POSITION_FIELDS.has(k)));
+      await jsm.consumers.update(stream, name, update as Partial<ConsumerConfig>);
+    }
     results.push({ kind: 'consumer', name: `${stream}/${name}`, action: drift.length > 0 ? 'updated' : 'unchanged', drift });
   }
   return results;
+}
+
+export interface PositionResult {
+  readonly action: 'kept' | 'repositioned';
+  /** The first stream sequence the consumer will deliver next. */
+  readonly nextSeq: number;
+  readonly reason?: string;
+}
+
+/**
+ * Makes a durable consumer deliver from `nextSeq` on, in order. A projection whose checkpoint lives in its own
+ * store calls this at start, while it holds the projection's single-writer lock: if the consumer has messages a
+ * dead instance received but never acked (they would be redelivered only after `ack_wait`, and out of order
+ * with new ones, which an ack-all consumer must not see), or its ack floor disagrees with the checkpoint (a
+ * lost ack, a truncated or rebuilt store), the consumer is recreated at the checkpoint with the file's
+ * configuration. NATS 2.9 has no consumer reset, so delete + add is the portable way.
+ */
+export async function positionConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: ConsumerDefinition['config'],
+  nextSeq: number,
+): Promise<PositionResult> {
+  const name = config.durable_name;
+  let reason: string | undefined;
+  try {
+    const info = await jsm.consumers.info(stream, name);
+    if (info.num_ack_pending > 0) reason = `${info.num_ack_pending} messages delivered but unacknowledged`;
+    else if (info.ack_floor.stream_seq !== nextSeq - 1) reason = `ack floor ${info.ack_floor.stream_seq} differs from checkpoint ${nextSeq - 1}`;
+    if (!reason) return { action: 'kept', nextSeq };
+    await jsm.consumers.delete(stream, name);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    reason = 'consumer missing';
+  }
+  const positioned =
+    nextSeq <= 1
+      ? { ...config, deliver_policy: 'all' }
+      : { ...config, deliver_policy: 'by_start_sequence', opt_start_seq: nextSeq };
+  await jsm.consumers.add(stream, positioned as unknown as Partial<ConsumerConfig>);
+  return { action: 'repositioned', nextSeq, reason };
 }

@@ -3,6 +3,8 @@ export {
   loadDefinitions,
   inNamespace,
   applyDefinitions,
+  positionConsumer,
+  type PositionResult,
   diffConfig,
   streamName,
   defaultNamespace,

@@ -11,3 +11,4 @@ export {
   type StoredEventRow,
 } from './event-reader.ts';
 export { events, projectionCheckpoints } from './schema.ts';
+export { acquireProjectionLock, type ProjectionLock } from './projection-lock.ts';

@@ -1,0 +1,40 @@
+export { type HeadersLike, type ProducerRequest, headerValue } from './request.ts';
+export { type DataEncoding, dataEncodingOf, decodeData } from './data-encoding.ts';
+export {
+  type CloudEventsMode,
+  type CloudEventsOptions,
+  cloudEventsMode,
+  parseCloudEvents,
+  decodeHeaderValue,
+} from './cloudevents.ts';
+export {
+  SEGMENT_CALLS,
+  type SegmentCall,
+  type SegmentEndpoint,
+  type SegmentOptions,
+  parseSegment,
+  segmentWriteKey,
+} from './segment.ts';
+export {
+  WEBHOOK_SCHEMES,
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  WebhookValueRefSchema,
+  WebhookMappingSchema,
+  WebhookSourceSchema,
+  type WebhookScheme,
+  type WebhookValueRef,
+  type WebhookMapping,
+  type WebhookSourceConfig,
+  type WebhookRegistry,
+  type WebhookRegistryOptions,
+  createWebhookRegistry,
+} from './webhooks.ts';
+export {
+  type NdjsonLine,
+  type NdjsonOptions,
+  type NdjsonEvent,
+  DEFAULT_MAX_NDJSON_LINE_BYTES,
+  parseNdjson,
+  parseNdjsonEvents,
+} from './ndjson.ts';
+export { type RowMapping, rowToEvent } from './file-rows.ts';
