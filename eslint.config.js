@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'bench/results/**', '.nx/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'bench/results/**', '.nx/**', '**/drizzle.config.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
@@ -28,6 +28,7 @@ export default tseslint.config(
             { sourceTag: 'type:operators', onlyDependOnLibsWithTags: ['type:core', 'type:operators'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter'] },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing'] },
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing', 'type:app'] },
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing', 'type:app'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing'] },
           ],
@@ -36,8 +37,20 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts'],
+    // Tests may use the test-support lib whatever the project's own layer.
+    files: ['**/*.spec.ts', 'apps/e2e/src/**/*.ts'],
     rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          depConstraints: [{ sourceTag: '*', onlyDependOnLibsWithTags: ['type:core', 'type:operators', 'type:adapter', 'type:testing', 'type:app'] }],
+        },
+      ],
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -107,7 +107,7 @@ export async function readAll(platform: Platform, params: Record<string, string>
   let cursor: string | null = null;
   do {
     const query = new URLSearchParams({ ...params, limit: params['limit'] ?? '250', ...(cursor ? { cursor } : {}) });
-    const response = await fetch(`${platform.queryUrl}/v1/events?${query}`);
+    const response = await fetch(`${platform.queryUrl}/v1/events?${query.toString()}`);
     if (response.status !== 200) throw new Error(`query answered ${response.status}: ${await response.text()}`);
     const page = (await response.json()) as { items: { seq: number; event: any }[]; next_cursor: string | null };
     items.push(...page.items);

@@ -11,7 +11,7 @@ export interface NatsConnectionOptions {
 export interface TrackedNatsConnection {
   readonly nc: NatsConnection;
   /** True while connected; false between a disconnect and the next reconnect, and after close. */
-  connected(): boolean;
+  readonly connected: () => boolean;
 }
 
 /**

@@ -58,7 +58,7 @@ describe('streams as code', () => {
     const jsm = await jetstreamManager(nc);
     const defs = inNamespace(await loadDefinitions(streamsDir), ns);
     const events = defs.streams.find((s) => s.config.name.startsWith('EVENTS'))!;
-    await jsm.streams.update(events.config.name, { ...events.config, max_age: 7_200_000_000_000 } as never);
+    await jsm.streams.update(events.config.name, { ...events.config, max_age: 7_200_000_000_000 });
     const results = await applyDefinitions(jsm, defs);
     const result = results.find((r) => r.name === events.config.name)!;
     expect(result.action).toBe('updated');

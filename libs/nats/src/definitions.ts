@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JetStreamApiError, type ConsumerConfig, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { JetStreamApiError, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
 
 /**
  * Streams and consumers are code: JSON files in the NATS CLI's configuration format under `streams/`
@@ -134,36 +134,36 @@ export async function applyDefinitions(jsm: JetStreamManager, defs: Definitions)
     const name = config.name;
     let current: Record<string, unknown> | undefined;
     try {
-      current = (await jsm.streams.info(name)).config as unknown as Record<string, unknown>;
+      current = (await jsm.streams.info(name)).config;
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
     if (!current) {
-      await jsm.streams.add(config as unknown as Partial<StreamConfig> & { name: string });
+      await jsm.streams.add(config);
       results.push({ kind: 'stream', name, action: 'created', drift: [] });
       continue;
     }
     const drift = diffConfig(config, current);
-    if (drift.length > 0) await jsm.streams.update(name, config as unknown as Partial<StreamConfig>);
+    if (drift.length > 0) await jsm.streams.update(name, config);
     results.push({ kind: 'stream', name, action: drift.length > 0 ? 'updated' : 'unchanged', drift });
   }
   for (const { stream, config } of defs.consumers) {
     const name = config.durable_name;
     let current: Record<string, unknown> | undefined;
     try {
-      current = (await jsm.consumers.info(stream, name)).config as unknown as Record<string, unknown>;
+      current = (await jsm.consumers.info(stream, name)).config;
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
     if (!current) {
-      await jsm.consumers.add(stream, config as unknown as Partial<ConsumerConfig>);
+      await jsm.consumers.add(stream, config);
       results.push({ kind: 'consumer', name: `${stream}/${name}`, action: 'created', drift: [] });
       continue;
     }
     const drift = diffConfig(config, current, POSITION_FIELDS);
     if (drift.length > 0) {
       const update = Object.fromEntries(Object.entries(config).filter(([k]) => !POSITION_FIELDS.has(k)));
-      await jsm.consumers.update(stream, name, update as Partial<ConsumerConfig>);
+      await jsm.consumers.update(stream, name, update);
     }
     results.push({ kind: 'consumer', name: `${stream}/${name}`, action: drift.length > 0 ? 'updated' : 'unchanged', drift });
   }

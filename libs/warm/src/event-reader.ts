@@ -61,7 +61,7 @@ export function decodeCursor(cursor: string): CursorState {
 
 function rowToEvent(row: { seq: number; attributes: unknown; data: unknown }): StoredEventRow {
   const attributes = row.attributes as Omit<EventEnvelope, 'data'>;
-  return { seq: row.seq, event: (row.data === null && !('data' in attributes) ? attributes : { ...attributes, data: row.data }) as EventEnvelope };
+  return { seq: row.seq, event: (row.data === null && !('data' in attributes) ? attributes : { ...attributes, data: row.data }) };
 }
 
 /** Reads event history from the warm store with keyset pagination over (time, seq). */

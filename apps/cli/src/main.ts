@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * `tideway` — the operator's command line.
+ *
+ *   tideway streams apply     create or update the streams and consumers in streams/ (reports drift)
+ *   tideway streams status    show each stream's messages and each consumer's lag
+ *   tideway migrate           apply the warm store's SQL migrations
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { applyDefinitions, connectNats, inNamespace, loadDefinitions } from '@tideway/nats';
+import { commonEnv, parseEnv } from '@tideway/service';
+import { migrateWarmStore, openWarmStore } from '@tideway/warm';
+
+const USAGE = `usage: tideway <command>
+
+  streams apply     create or update the streams and consumers defined in streams/ (reports drift)
+  streams status    messages per stream, pending per consumer
+  migrate           apply the warm store's SQL migrations
+
+Connection settings come from the environment (NATS_URL, DATABASE_URL, ...; see the README).`;
+
+async function main(argv: string[]): Promise<number> {
+  const config = parseEnv(commonEnv, process.env);
+  const namespace = { subjectRoot: config.TIDEWAY_SUBJECT_ROOT, streamSuffix: config.TIDEWAY_STREAM_SUFFIX };
+  const [command, sub] = argv;
+  if (command === 'streams' && (sub === 'apply' || sub === 'status')) {
+    const nats = await connectNats({ servers: config.NATS_URL, name: 'tideway-cli' });
+    try {
+      const jsm = await jetstreamManager(nats.nc);
+      const defs = inNamespace(await loadDefinitions(config.STREAMS_DIR), namespace);
+      if (sub === 'apply') {
+        for (const r of await applyDefinitions(jsm, defs)) {
+          console.log(`${r.kind.padEnd(8)} ${r.name.padEnd(40)} ${r.action}`);
+          for (const d of r.drift) console.log(`         drift: ${d.field} was ${JSON.stringify(d.actual)}, now ${JSON.stringify(d.expected)}`);
+        }
+      } else {
+        for (const s of defs.streams) {
+          const info = await jsm.streams.info(s.config.name).catch(() => undefined);
+          console.log(`stream   ${s.config.name.padEnd(40)} ${info ? `${info.state.messages} messages, seq ${info.state.first_seq}..${info.state.last_seq}` : 'missing'}`);
+        }
+        for (const c of defs.consumers) {
+          const info = await jsm.consumers.info(c.stream, c.config.durable_name).catch(() => undefined);
+          console.log(`consumer ${`${c.stream}/${c.config.durable_name}`.padEnd(40)} ${info ? `${info.num_pending} pending, ${info.num_ack_pending} unacked, ack floor ${info.ack_floor.stream_seq}` : 'missing'}`);
+        }
+      }
+    } finally {
+      await nats.nc.close();
+    }
+    return 0;
+  }
+  if (command === 'migrate') {
+    const store = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 1 });
+    try {
+      await migrateWarmStore(store, config.MIGRATIONS_DIR);
+      console.log(`migrations applied to schema ${config.DATABASE_SCHEMA}`);
+    } finally {
+      await store.close();
+    }
+    return 0;
+  }
+  console.error(USAGE);
+  return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,2 @@
+export { startDemoProducer, type DemoProducerOptions } from './producer.ts';
+export { SensorFleet, OrderBatches, prng } from './workload.ts';

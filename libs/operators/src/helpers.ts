@@ -1,0 +1,225 @@
+/**
+ * Small stream helpers: validation into a side output, kind filters, cached enrichment and bounded de-duplication.
+ */
+import { LRUCache } from 'lru-cache';
+import {
+  Observable,
+  asyncScheduler,
+  catchError,
+  defaultIfEmpty,
+  defer,
+  finalize,
+  map,
+  mergeMap,
+  of,
+  share,
+  take,
+  tap,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
+import { requireOption } from './errors.ts';
+import { InvalidReason, type Accessors, type InvalidEvent } from './types.ts';
+import { readKey, readNumber, readRaw, readTime } from './validate.ts';
+
+/** An event whose key, event time and value were read and checked. */
+export interface ValidEvent<E> {
+  readonly kind: 'valid';
+  readonly event: E;
+  readonly key: string;
+  readonly time: number;
+  readonly value: number;
+}
+
+/**
+ * Reads key, event time and numeric value through the accessors once, emitting `valid` records with the
+ * parsed fields, or `invalid` side outputs with a reason (missing key, bad time, time too far ahead of the
+ * scheduler's clock, missing or non-numeric value, throwing accessor).
+ *
+ * @example
+ * envelopes$.pipe(
+ *   validateEvents({
+ *     key: (e) => e.event.partitionkey,
+ *     eventTime: (e) => Date.parse(e.event.time),
+ *     value: (e) => (e.event.data as { value: number }).value,
+ *   }),
+ * );
+ */
+export function validateEvents<E>(
+  accessors: Accessors<E, unknown> & { readonly maxFutureMs?: number; readonly scheduler?: SchedulerLike },
+): OperatorFunction<E, ValidEvent<E> | InvalidEvent<E>> {
+  const maxFutureMs = accessors.maxFutureMs ?? 86_400_000;
+  const scheduler = accessors.scheduler ?? asyncScheduler;
+  return map((event: E): ValidEvent<E> | InvalidEvent<E> => {
+    const key = readKey(event, accessors.key);
+    if (!key.ok) return invalid(event, key);
+    const time = readTime(event, accessors.eventTime);
+    if (!time.ok) return invalid(event, time);
+    if (time.value > scheduler.now() + maxFutureMs) {
+      return { kind: 'invalid', event, reason: InvalidReason.FutureEventTime, detail: `event time ${time.value} is more than ${maxFutureMs} ms ahead` };
+    }
+    const value = readNumber(event, accessors.value);
+    if (!value.ok) return invalid(event, value);
+    return { kind: 'valid', event, key: key.value, time: time.value, value: value.value };
+  });
+}
+
+function invalid<E>(event: E, read: { readonly reason: InvalidReason; readonly detail?: string }): InvalidEvent<E> {
+  return read.detail === undefined ? { kind: 'invalid', event, reason: read.reason } : { kind: 'invalid', event, reason: read.reason, detail: read.detail };
+}
+
+/**
+ * Keeps the members of a discriminated union with the given `kind`, narrowing the type.
+ *
+ * @example
+ * out$.pipe(ofKind('late')); // Observable<LateEvent<E>>
+ */
+export function ofKind<T extends { readonly kind: string }, K extends T['kind']>(kind: K): OperatorFunction<T, Extract<T, { kind: K }>> {
+  return (source) =>
+    new Observable<Extract<T, { kind: K }>>((subscriber) =>
+      source.subscribe({
+        next: (item) => {
+          if (item.kind === kind) subscriber.next(item as Extract<T, { kind: K }>);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      }),
+    );
+}
+
+/** Options of {@link enrich}. */
+export interface EnrichOptions<E> {
+  /** The lookup key of an event (missing keys go to the `invalid` side output). */
+  readonly key: (event: E) => string;
+  /** Entries the LRU cache holds. Default 1,000. */
+  readonly maxEntries?: number;
+  /** How long a cached value stays fresh, in the scheduler's clock. Default: until evicted. */
+  readonly ttlMs?: number;
+  /**
+   * Lookups in flight at once. Default 1, which keeps the output in input order; above 1 results may overtake
+   * each other, and concurrent misses for one key share a single lookup.
+   */
+  readonly concurrency?: number;
+  /** Clock for `ttlMs`. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** An event with the value looked up for its key. */
+export interface Enriched<E, T> {
+  readonly kind: 'enriched';
+  readonly event: E;
+  readonly key: string;
+  readonly value: T;
+  /** The value came from the cache rather than a lookup. */
+  readonly cached: boolean;
+}
+
+/**
+ * Joins each event with a value looked up by key (device metadata, a tenant's plan, …), through a bounded LRU
+ * cache (`lru-cache`) whose TTL runs on the RxJS scheduler. The lookup's first value is used; a lookup that
+ * errors or completes empty yields an `invalid` side output (`lookup-failed`) and is not cached.
+ *
+ * @example
+ * readings$.pipe(
+ *   enrich((deviceId) => devices.get$(deviceId), { key: (r) => r.deviceId, maxEntries: 10_000, ttlMs: 60_000 }),
+ * );
+ */
+export function enrich<E, T>(lookup: (key: string) => Observable<T>, options: EnrichOptions<E>): OperatorFunction<E, Enriched<E, T> | InvalidEvent<E>> {
+  const maxEntries = options.maxEntries ?? 1000;
+  const concurrency = options.concurrency ?? 1;
+  requireOption(Number.isInteger(maxEntries) && maxEntries > 0, `maxEntries must be a positive integer, got ${maxEntries}`);
+  requireOption(Number.isInteger(concurrency) && concurrency > 0, `concurrency must be a positive integer, got ${concurrency}`);
+  requireOption(options.ttlMs === undefined || options.ttlMs > 0, `ttlMs must be > 0, got ${options.ttlMs}`);
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return (source) =>
+    defer(() => {
+      // lru-cache treats a start time of 0 as "no TTL", and virtual clocks start at 0: shift by one.
+      const cache = new LRUCache<string, { value: T }>(
+        options.ttlMs === undefined
+          ? { max: maxEntries }
+          : { max: maxEntries, ttl: options.ttlMs, ttlResolution: 0, perf: { now: () => scheduler.now() + 1 } },
+      );
+      const inFlight = new Map<string, Observable<T>>();
+      const fetch = (key: string): Observable<T> => {
+        let shared = inFlight.get(key);
+        if (!shared) {
+          shared = defer(() => lookup(key)).pipe(
+            take(1),
+            tap((value) => cache.set(key, { value })),
+            finalize(() => inFlight.delete(key)),
+            share(),
+          );
+          inFlight.set(key, shared);
+        }
+        return shared;
+      };
+      return source.pipe(
+        mergeMap((event): Observable<Enriched<E, T> | InvalidEvent<E>> => {
+          const key = readKey(event, options.key);
+          if (!key.ok) return of(invalid(event, key));
+          const hit = cache.get(key.value);
+          if (hit) return of({ kind: 'enriched', event, key: key.value, value: hit.value, cached: true });
+          const failed = (detail: string): InvalidEvent<E> => ({ kind: 'invalid', event, reason: InvalidReason.LookupFailed, detail });
+          return fetch(key.value).pipe(
+            map((value): Enriched<E, T> | InvalidEvent<E> => ({ kind: 'enriched', event, key: key.value, value, cached: false })),
+            defaultIfEmpty(failed(`lookup for ${key.value} completed without a value`)),
+            catchError((error: unknown) => of(failed(error instanceof Error ? error.message : String(error)))),
+          );
+        }, concurrency),
+      );
+    });
+}
+
+/** Options of {@link dedupeById}: bound the memory by count, by age, or both (at least one is required). */
+export interface DedupeOptions {
+  /** Ids remembered; the oldest is forgotten first. */
+  readonly maxIds?: number;
+  /** How long an id is remembered, in the scheduler's clock. */
+  readonly ttlMs?: number;
+  /** Clock for `ttlMs`. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Drops events whose id was seen within the de-duplication window (the last `maxIds` ids and/or the last `ttlMs`
+ * of processing time), e.g. redeliveries after a consumer restart. Events whose id cannot be read (accessor
+ * throws, or returns neither a string nor a finite number) cannot be de-duplicated and pass through unchanged.
+ *
+ * @example
+ * events$.pipe(dedupeById((e) => e.event.id, { maxIds: 100_000, ttlMs: 10 * 60_000 }));
+ */
+export function dedupeById<E>(id: (event: E) => string | number, options: DedupeOptions): OperatorFunction<E, E> {
+  requireOption(options.maxIds !== undefined || options.ttlMs !== undefined, 'dedupeById needs maxIds, ttlMs or both');
+  requireOption(options.maxIds === undefined || (Number.isInteger(options.maxIds) && options.maxIds > 0), 'maxIds must be a positive integer');
+  requireOption(options.ttlMs === undefined || options.ttlMs > 0, 'ttlMs must be > 0');
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return (source) =>
+    new Observable<E>((subscriber) => {
+      // Insertion-ordered: the first entry is always the oldest, so eviction is O(1) per id.
+      const seen = new Map<string, number>();
+      return source.subscribe({
+        next: (event) => {
+          const raw = readRaw(event, id);
+          const value = raw.ok ? raw.value : undefined;
+          if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) return subscriber.next(event);
+          const k = typeof value === 'number' ? `n:${value}` : `s:${value}`;
+          const now = scheduler.now();
+          if (options.ttlMs !== undefined) {
+            for (const [old, at] of seen) {
+              if (now - at < options.ttlMs) break;
+              seen.delete(old);
+            }
+          }
+          if (seen.has(k)) return;
+          seen.set(k, now);
+          if (options.maxIds !== undefined && seen.size > options.maxIds) {
+            const oldest = seen.keys().next();
+            if (!oldest.done) seen.delete(oldest.value);
+          }
+          subscriber.next(event);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
+}
