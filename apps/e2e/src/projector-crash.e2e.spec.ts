@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@tideway/testing';
-import { WarmEventWriter } from '@tideway/warm';
+import { WarmProjection } from '@tideway/warm';
 import { postEvents, sensorEvents, startPlatform, waitForWarmCount, type Platform } from './platform.ts';
 
 describe('warm projector crash safety', () => {
@@ -26,7 +26,7 @@ describe('warm projector crash safety', () => {
   }
 
   it('a projector killed with SIGKILL mid-stream and restarted holds exactly the acknowledged events', async () => {
-    const writer = new WarmEventWriter(platform.store);
+    const writer = new WarmProjection(platform.store);
     const first = await post(sensorEvents(6000, 'a'));
 
     for (let round = 0; round < 3; round++) {

@@ -1,15 +1,22 @@
 import { z } from 'zod';
 import { commonEnv, parseEnv, portEnv } from '@tideway/service';
 
+export const PROJECTION_NAMES = ['warm'] as const;
+export type ProjectionName = (typeof PROJECTION_NAMES)[number];
+
 export const projectorEnv = {
   ...commonEnv,
   PROJECTOR_PORT: portEnv(8082),
-  /** Durable consumer (from streams/) the warm projection reads. */
-  PROJECTOR_CONSUMER: z.string().default('warm-projector'),
-  /** Most events per transaction. */
+  /** Comma-separated projections this process runs. */
+  PROJECTIONS: z
+    .string()
+    .default('warm')
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(PROJECTION_NAMES)).min(1)),
+  /** Most events per warm transaction. */
   PROJECTOR_BATCH: z.coerce.number().int().min(1).max(10_000).default(1000),
   /** Longest a partial batch waits before it is written. */
-  PROJECTOR_MAX_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(20),
+  PROJECTOR_MAX_WAIT_MS: z.coerce.number().int().min(1).max(60_000).default(20),
 };
 
 export type ProjectorConfig = ReturnType<typeof loadProjectorConfig>;

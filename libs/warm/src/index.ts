@@ -1,5 +1,5 @@
 export { openWarmStore, migrateWarmStore, isWarmStoreReady, type WarmStore, type WarmStoreOptions, type WarmDatabase } from './db.ts';
-export { WarmEventWriter, type WriteResult } from './event-writer.ts';
+export { WarmProjection, partitionNameFor } from './warm-projection.ts';
 export {
   WarmEventReader,
   encodeCursor,
@@ -10,5 +10,5 @@ export {
   type EventPage,
   type StoredEventRow,
 } from './event-reader.ts';
-export { events, projectionCheckpoints } from './schema.ts';
+export { events, projectionCheckpoints, entityState } from './schema.ts';
 export { acquireProjectionLock, type ProjectionLock } from './projection-lock.ts';

@@ -1,14 +1,19 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /**
  * Event history: one row per stored event. `seq` is the JetStream stream sequence (unique and immutable in
  * the stream), so it is the natural key and the tie-breaker of every ordering.
+ *
+ * The table is natively partitioned by range of event `time`, one partition a day (`events_pYYYYMMDD`),
+ * created by the writer on demand and dropped by tiering (migration 0001; drizzle-kit cannot express
+ * partitioning, so that migration is hand-written). PostgreSQL requires the partition column in every unique
+ * constraint, hence `(seq, time)` and `(tenant, source, id, time)`.
  */
 export const events = pgTable(
   'events',
   {
-    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
     tenant: text('tenant').notNull(),
     id: text('id').notNull(),
     source: text('source').notNull(),
@@ -17,12 +22,18 @@ export const events = pgTable(
     time: timestamp('time', { withTimezone: true, mode: 'string', precision: 6 }).notNull(),
     recordedTime: timestamp('recorded_time', { withTimezone: true, mode: 'string', precision: 6 }).notNull(),
     partitionKey: text('partition_key').notNull(),
+    /** The entity the event is about (from the entity reducers), for entity history. */
+    entityType: text('entity_type'),
+    entityId: text('entity_id'),
     /** Every CloudEvents and extension attribute except `data`, exactly as stored on the stream. */
     attributes: jsonb('attributes').notNull(),
     data: jsonb('data'),
   },
   (t) => [
-    uniqueIndex('events_tenant_source_id_key').on(t.tenant, t.source, t.id),
+    primaryKey({ name: 'events_pkey', columns: [t.seq, t.time] }),
+    uniqueIndex('events_tenant_source_id_key').on(t.tenant, t.source, t.id, t.time),
+    index('events_seq_idx').on(t.seq),
+    index('events_tenant_entity_time_seq_idx').on(t.tenant, t.entityType, t.entityId, t.time, t.seq).where(sql`${t.entityId} is not null`),
     index('events_tenant_time_seq_idx').on(t.tenant, t.time, t.seq),
     index('events_tenant_type_time_seq_idx').on(t.tenant, t.type, t.time, t.seq),
     index('events_tenant_subject_time_seq_idx').on(t.tenant, t.subject, t.time, t.seq).where(sql`${t.subject} is not null`),
@@ -39,3 +50,17 @@ export const projectionCheckpoints = pgTable('projection_checkpoints', {
   seq: bigint('seq', { mode: 'number' }).notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
 });
+
+/** Latest state per entity, folded by the entity reducers (the same ones the hot store uses). */
+export const entityState = pgTable(
+  'entity_state',
+  {
+    tenant: text('tenant').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    state: jsonb('state').notNull(),
+    lastSeq: bigint('last_seq', { mode: 'number' }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ name: 'entity_state_pkey', columns: [t.tenant, t.entityType, t.entityId] })],
+);

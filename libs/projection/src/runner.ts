@@ -1,0 +1,120 @@
+import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { parseEventSubject, quarantineSubject, type EventEnvelope, type StoredEvent, type SubjectScheme } from '@tideway/events';
+import { BatchConsumer, JetStreamPublisher, positionConsumer, type ConsumerDefinition } from '@tideway/nats';
+import type { AcquireWriterLock, ApplyResult, ProjectionStore } from './port.ts';
+
+const REQUIRED = ['id', 'source', 'type', 'tenant', 'time', 'recordedtime', 'partitionkey'] as const;
+
+export type Decoded = { ok: true; stored: StoredEvent } | { ok: false; reason: string };
+
+/**
+ * Decodes a stream message. The gateway validated the envelope with its zod schema before publishing, so the
+ * consumer edge only checks the shape projections rely on; anything else is poison for quarantine.
+ */
+export function decodeStoredEvent(msg: Pick<JsMsg, 'seq' | 'subject' | 'json'>): Decoded {
+  try {
+    const event = msg.json<EventEnvelope>();
+    const record = event as unknown as Record<string, unknown>;
+    const missing = REQUIRED.filter((k) => typeof record[k] !== 'string');
+    if (missing.length > 0) return { ok: false, reason: `missing attributes: ${missing.join(', ')}` };
+    return { ok: true, stored: { seq: msg.seq, subject: msg.subject, event } };
+  } catch (error) {
+    return { ok: false, reason: `not JSON: ${(error as Error).message}` };
+  }
+}
+
+export interface ProjectionRunnerOptions {
+  readonly nc: NatsConnection;
+  readonly connected: () => boolean;
+  readonly stream: string;
+  readonly consumer: ConsumerDefinition['config'];
+  readonly store: ProjectionStore;
+  readonly scheme: SubjectScheme;
+  readonly acquireLock: AcquireWriterLock;
+  readonly maxBatch: number;
+  readonly maxWaitMs: number;
+  readonly log: {
+    info(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+  };
+  /** Called after every committed batch. */
+  readonly onBatch?: (result: ApplyResult & { quarantined: number; batchSize: number }) => void;
+}
+
+export interface RunningProjection {
+  readonly name: string;
+  /** Batches and messages committed since start. */
+  stats(): { batches: number; processed: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs one projection: takes its single-writer lock (replicas beyond the first wait as hot standbys),
+ * positions its durable consumer right after the store's checkpoint, then feeds batches to the store and
+ * acknowledges each batch (ack-all on its last message) only after the store committed it. Messages the store
+ * cannot hold are published to the quarantine stream, with the reason, before the batch commits.
+ */
+export async function runProjection(options: ProjectionRunnerOptions): Promise<RunningProjection> {
+  const { store, log } = options;
+  const lock = await options.acquireLock(store.name, () => log.info({ projection: store.name }, 'another process holds this projection; standing by'));
+  try {
+    const jsm = await jetstreamManager(options.nc);
+    const position = await positionConsumer(jsm, options.stream, options.consumer, (await store.checkpoint()) + 1);
+    if (position.action === 'repositioned') log.info({ projection: store.name, ...position }, 'consumer repositioned at the checkpoint');
+    const consumer = await jetstream(options.nc).consumers.get(options.stream, options.consumer.durable_name);
+    const quarantine = new JetStreamPublisher(options.nc, { connected: options.connected });
+
+    const batches = new BatchConsumer(
+      consumer,
+      async (msgs) => {
+        const good: StoredEvent[] = [];
+        let quarantined = 0;
+        for (const msg of msgs) {
+          const decoded = decodeStoredEvent(msg);
+          const reason = decoded.ok ? store.reject?.(decoded.stored) : decoded.reason;
+          if (decoded.ok && reason === undefined) {
+            good.push(decoded.stored);
+            continue;
+          }
+          const tenant = (decoded.ok ? decoded.stored.event.tenant : parseEventSubject(options.scheme, msg.subject)?.tenant) ?? 'unknown';
+          await quarantine.publish({
+            subject: quarantineSubject(options.scheme, tenant, `projection-${store.name}`),
+            payload: msg.data,
+            msgId: `projection:${store.name}:${options.stream}:${msg.seq}`,
+            headers: {
+              'Tideway-Reason': reason ?? 'unknown',
+              'Tideway-Origin-Stream': options.stream,
+              'Tideway-Origin-Seq': String(msg.seq),
+              'Tideway-Origin-Subject': msg.subject,
+            },
+          });
+          quarantined++;
+        }
+        // Quarantined messages still advance the checkpoint: the batch's last sequence is what gets acked.
+        const result = await store.apply(good, msgs.at(-1)!.seq);
+        options.onBatch?.({ ...result, quarantined, batchSize: msgs.length });
+      },
+      {
+        maxBatch: options.maxBatch,
+        maxWaitMs: options.maxWaitMs,
+        ack: 'last',
+        onError: (error, attempt) => log.error({ projection: store.name, err: error, attempt }, 'batch failed; retrying'),
+      },
+    );
+    await batches.start();
+    log.info({ projection: store.name, stream: options.stream, consumer: options.consumer.durable_name }, 'projecting');
+    return {
+      name: store.name,
+      stats: () => ({ batches: batches.batches, processed: batches.processed }),
+      stop: async () => {
+        await batches.stop();
+        await options.nc.flush();
+        await lock.release();
+      },
+    };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}

@@ -1,0 +1,84 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventEnvelope, StoredEvent } from '@tideway/events';
+import { createPgSchema, type PgSchema } from '@tideway/testing';
+import { WarmEventReader, WarmProjection, migrateWarmStore, openWarmStore, type WarmStore } from './index.ts';
+
+const migrations = fileURLToPath(new URL('../../../migrations', import.meta.url));
+
+function reading(seq: number, device: string, value: number, time: string): StoredEvent {
+  const event: EventEnvelope = {
+    specversion: '1.0',
+    id: `r-${seq}`,
+    source: 'urn:test',
+    type: 'iot.sensor.reading',
+    subject: device,
+    time,
+    tenant: 'acme',
+    partitionkey: device,
+    datacontenttype: 'application/json',
+    recordedtime: time,
+    data: { device_id: device, reading_value: value },
+  };
+  return { seq, subject: 'x', event };
+}
+
+describe('warm projection', () => {
+  let pg: PgSchema;
+  let store: WarmStore;
+  beforeAll(async () => {
+    pg = await createPgSchema(process.env['DATABASE_URL']!);
+    store = openWarmStore({ url: process.env['DATABASE_URL']!, schema: pg.schema, max: 2 });
+    await migrateWarmStore(store, migrations);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await pg?.drop();
+  });
+
+  it('creates daily partitions on demand and folds entity state with the checkpoint, once', async () => {
+    const projection = new WarmProjection(store, 'warm-test');
+    const batch = [
+      reading(1, 'd1', 10, '2026-03-01T23:59:59.999Z'),
+      reading(2, 'd2', 50, '2026-03-02T00:00:00Z'),
+      reading(3, 'd1', 30, '2026-03-02T12:00:00.123456Z'),
+    ];
+    expect(await projection.apply(batch, 3)).toEqual({ applied: 3, skipped: 0, checkpoint: 3 });
+    // the same batch again (a redelivery) changes nothing
+    expect(await projection.apply(batch, 3)).toEqual({ applied: 0, skipped: 3, checkpoint: 3 });
+    // an overlapping batch applies only what is new
+    expect(await projection.apply([batch[2]!, reading(4, 'd1', 20, '2026-03-02T13:00:00Z')], 5)).toEqual({ applied: 1, skipped: 1, checkpoint: 5 });
+
+    const partitions = await store.sql<{ relname: string }[]>`
+      select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+      join pg_namespace n on n.oid = p.relnamespace where p.relname = 'events' and n.nspname = ${store.schema} order by 1`;
+    expect(partitions.map((p) => p.relname)).toEqual(['events_p20260301', 'events_p20260302']);
+
+    const [d1] = await store.sql<{ state: Record<string, unknown>; last_seq: string }[]>`
+      select state, last_seq from entity_state where tenant = 'acme' and entity_type = 'device' and entity_id = 'd1'`;
+    expect(d1!.state).toMatchObject({ count: 3, sum: 60, min: 10, max: 30, last_value: 20, last_seq: 4 });
+    expect(Number(d1!.last_seq)).toBe(4);
+    expect(await projection.checkpoint()).toBe(5);
+
+    const reader = new WarmEventReader(store);
+    const page = await reader.page({ tenant: 'acme', order: 'asc', limit: 10 });
+    expect(page.items.map((i) => i.seq)).toEqual([1, 2, 3, 4]);
+    expect(page.items[2]!.event.time).toBe('2026-03-02T12:00:00.123456Z');
+  });
+
+  it('rolls back rows, states and checkpoint together when a batch fails', async () => {
+    const projection = new WarmProjection(store, 'warm-rollback');
+    await projection.apply([reading(1, 'x', 1, '2026-04-01T00:00:00Z')], 1);
+    const bad = reading(2, 'x', 2, 'not a time');
+    await expect(projection.apply([reading(3, 'x', 3, '2026-04-01T00:00:01Z'), bad], 3)).rejects.toThrow();
+    expect(await projection.checkpoint()).toBe(1);
+  });
+});
+
+describe('warm projection rejects', () => {
+  it('names events whose time it cannot store, so the runner quarantines them', () => {
+    const projection = new WarmProjection({} as WarmStore);
+    expect(projection.reject(reading(1, 'x', 1, 'not a time'))).toMatch(/not a timestamp/);
+    expect(projection.reject(reading(1, 'x', 1, '2026-04-01T00:00:00Z'))).toBeUndefined();
+  });
+});
