@@ -5,17 +5,21 @@
  *   tideway streams apply     create or update the streams and consumers in streams/ (reports drift)
  *   tideway streams status    show each stream's messages and each consumer's lag
  *   tideway migrate           apply the warm store's SQL migrations
+ *   tideway replay …          rebuild projections from the log (shadow + atomic swap)
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions } from '@tideway/nats';
 import { commonEnv, parseEnv } from '@tideway/service';
 import { migrateWarmStore, openWarmStore } from '@tideway/warm';
+import { replayCommand } from './commands/replay-command.ts';
 
 const USAGE = `usage: tideway <command>
 
   streams apply     create or update the streams and consumers defined in streams/ (reports drift)
   streams status    messages per stream, pending per consumer
   migrate           apply the warm store's SQL migrations
+  replay --projection <warm|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
+                    rebuild a projection from the log into a shadow, then swap it in
 
 Connection settings come from the environment (NATS_URL, DATABASE_URL, ...; see the README).`;
 
@@ -48,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  if (command === 'replay') return replayCommand(argv.slice(1), config);
   if (command === 'migrate') {
     const store = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 1 });
     try {

@@ -35,6 +35,10 @@ describe('streams as code', () => {
     expect(defs.consumers.length).toBeGreaterThanOrEqual(1);
     for (const s of defs.streams) expect(validStream(s.config), `${s.file}: ${ajv.errorsText(validStream.errors)}`).toBe(true);
     for (const c of defs.consumers) expect(validConsumer(c.config), `${c.file}: ${ajv.errorsText(validConsumer.errors)}`).toBe(true);
+    // consumers for the stock CLI only (not applied by services)
+    const manual = await loadDefinitions(`${streamsDir}/replay`);
+    expect(manual.consumers.length).toBeGreaterThanOrEqual(1);
+    for (const c of manual.consumers) expect(validConsumer(c.config), `${c.file}: ${ajv.errorsText(validConsumer.errors)}`).toBe(true);
   });
 
   it('creates what is missing, then finds the server equal to the files', async () => {

@@ -31,6 +31,10 @@ export function openWarmStore(options: WarmStoreOptions): WarmStore {
   const sql = postgres(options.url, {
     max: options.max ?? 10,
     onnotice: () => {},
+    // Unnamed statements resolve table names at every execution, so a rebuild that swaps schemas
+    // (ALTER SCHEMA … RENAME) is seen at once by every pool; named prepared statements would keep
+    // pointing at the replaced tables.
+    prepare: false,
     connection: {
       search_path: schemaName,
       application_name: options.applicationName ?? 'tideway',
@@ -58,4 +62,38 @@ export async function isWarmStoreReady(store: WarmStore): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Swaps a rebuilt shadow schema in for the live one in one transaction: `live` becomes `retired`, `shadow`
+ * becomes `live`. Every pool resolves names per statement, so readers and writers see the new tables at once.
+ */
+export async function swapSchemas(store: WarmStore, live: string, shadow: string, retired: string): Promise<void> {
+  const q = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+  await store.sql.begin(async (tx) => {
+    await tx.unsafe(`alter schema ${q(live)} rename to ${q(retired)}`);
+    await tx.unsafe(`alter schema ${q(shadow)} rename to ${q(live)}`);
+  });
+}
+
+/** Drops a schema and everything in it (a retired or abandoned shadow). */
+export async function dropSchema(store: WarmStore, schema: string): Promise<void> {
+  await store.sql.unsafe(`drop schema if exists "${schema.replaceAll('"', '""')}" cascade`);
+}
+
+/**
+ * A checksum of the warm projection's content (events and entity states, in key order, checkpoint rows
+ * excluded): two stores built from the same log agree on it whatever the path (incremental or replay).
+ */
+export async function warmChecksum(store: WarmStore): Promise<{ events: number; entities: number; checksum: string }> {
+  const [row] = await store.sql<{ events: number; entities: number; checksum: string }[]>`
+    select
+      (select count(*)::int from events) as events,
+      (select count(*)::int from entity_state) as entities,
+      md5(
+        coalesce((select string_agg(md5(seq::text || '|' || attributes::text || '|' || coalesce(data::text, '') || '|' || coalesce(entity_type, '') || '|' || coalesce(entity_id, '')), '' order by seq) from events), '')
+        || '#' ||
+        coalesce((select string_agg(md5(tenant || '|' || entity_type || '|' || entity_id || '|' || state::text || '|' || last_seq::text), '' order by tenant, entity_type, entity_id) from entity_state), '')
+      ) as checksum`;
+  return row!;
 }

@@ -16,10 +16,12 @@ export async function acquireProjectionLock(
   projection: string,
   options: { pollMs?: number; signal?: AbortSignal; onWaiting?: () => void } = {},
 ): Promise<ProjectionLock> {
+  // Locks are database-wide: the key names the schema too, so isolated schemas (tests, shadows) never contend.
+  const key = `tideway:${store.schema}:${projection}`;
   const connection = await store.sql.reserve();
   let warned = false;
   for (;;) {
-    const [row] = await connection<{ locked: boolean }[]>`select pg_try_advisory_lock(hashtext(${'tideway:' + projection})) as locked`;
+    const [row] = await connection<{ locked: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as locked`;
     if (row?.locked) break;
     if (options.signal?.aborted) {
       connection.release();
@@ -32,7 +34,7 @@ export async function acquireProjectionLock(
   return {
     projection,
     release: async () => {
-      await connection`select pg_advisory_unlock(hashtext(${'tideway:' + projection}))`;
+      await connection`select pg_advisory_unlock(hashtext(${key}))`;
       connection.release();
     },
   };

@@ -1,0 +1,1 @@
+export { rebuildWarm, type WarmRebuildOptions, type WarmRebuildSummary } from './commands/replay.ts';
