@@ -6,11 +6,13 @@
  *   tideway streams status    show each stream's messages and each consumer's lag
  *   tideway migrate           apply the warm store's SQL migrations
  *   tideway replay …          rebuild projections from the log (shadow + atomic swap)
+ *   tideway jobs …            scheduled batch jobs and their runs
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions } from '@tideway/nats';
 import { commonEnv, parseEnv } from '@tideway/service';
 import { migrateWarmStore, openWarmStore } from '@tideway/warm';
+import { jobsCommand } from './commands/jobs.ts';
 import { replayCommand } from './commands/replay-command.ts';
 
 const USAGE = `usage: tideway <command>
@@ -20,6 +22,8 @@ const USAGE = `usage: tideway <command>
   migrate           apply the warm store's SQL migrations
   replay --projection <warm|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
                     rebuild a projection from the log into a shadow, then swap it in
+  jobs list|runs|run <name>|rerun <id>
+                    scheduled batch jobs (bounded replays) and their recorded runs
 
 Connection settings come from the environment (NATS_URL, DATABASE_URL, ...; see the README).`;
 
@@ -53,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'replay') return replayCommand(argv.slice(1), config);
+  if (command === 'jobs') return jobsCommand(argv.slice(1), config);
   if (command === 'migrate') {
     const store = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 1 });
     try {

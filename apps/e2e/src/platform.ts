@@ -41,6 +41,7 @@ export async function startPlatform(options: { projector?: boolean } = {}): Prom
     INGEST_PORT: '0',
     QUERY_PORT: '0',
     PROJECTOR_PORT: '0',
+    PROJECTOR_JOBS: 'off',
     LOG_LEVEL: 'warn',
   };
   const ingest = await startIngest(loadIngestConfig(env), { handleSignals: false });

@@ -1,5 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName, type Definitions } from '@tideway/nats';
+import { JobRunner, JobScheduler, dailyEntityAggregatesJob } from '@tideway/jobs';
 import { runProjection, type ProjectionStore, type RunningProjection } from '@tideway/projection';
 import { Counter, Gauge, createLogger, createMetricsRegistry, createServiceApp, listen, type RunningService } from '@tideway/service';
 import { WarmProjection, acquireProjectionLock, isWarmStoreReady, migrateWarmStore, openWarmStore, type WarmStore } from '@tideway/warm';
@@ -89,6 +90,27 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
     );
   }
 
+  // Batch jobs: one scheduler per deployment (the lock), started in the background so a standby never blocks.
+  const jobRuns = new Counter({ name: 'tideway_job_runs_total', help: 'Batch job runs by job and status', labelNames: ['job', 'status'], registers: [metrics] });
+  let scheduler: JobScheduler | undefined;
+  let schedulerLock: Awaited<ReturnType<typeof acquireProjectionLock>> | undefined;
+  const schedulerAbort = new AbortController();
+  if (config.PROJECTOR_JOBS === 'on') {
+    const runner = new JobRunner({ nc: nats.nc, stream, scheme, warm, jobs: [dailyEntityAggregatesJob()] });
+    void acquireProjectionLock(warm, 'jobs-scheduler', { signal: schedulerAbort.signal, pollMs: 5_000 })
+      .then(async (lock) => {
+        schedulerLock = lock;
+        scheduler = new JobScheduler(runner, (run) => {
+          jobRuns.inc({ job: run.job, status: run.status });
+          logger.info({ run }, `job ${run.job} ${run.status}`);
+        });
+        await scheduler.start();
+      })
+      .catch((error: unknown) => {
+        if (!schedulerAbort.signal.aborted) logger.error({ err: error }, 'job scheduler failed');
+      });
+  }
+
   const app = createServiceApp({
     name: 'projector',
     logger,
@@ -100,6 +122,9 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
     logger,
     handleSignals: options.handleSignals ?? true,
     onShutdown: async () => {
+      schedulerAbort.abort();
+      await scheduler?.stop();
+      await schedulerLock?.release();
       for (const r of running) await r.stop();
       await nats.nc.drain();
       await warm.close();

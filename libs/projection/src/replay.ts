@@ -64,7 +64,8 @@ export async function readBounded(options: BoundedReadOptions): Promise<BoundedR
   const size = options.batchSize ?? 1000;
   const range = options.range;
   const inTime = (e: StoredEvent): boolean =>
-    (range.fromTime === undefined || e.event.recordedtime >= range.fromTime) && (range.toTime === undefined || e.event.recordedtime <= range.toTime);
+    (range.fromTime === undefined || e.event.recordedtime >= range.fromTime) &&
+    (range.toTime === undefined || e.event.recordedtime <= range.toTime);
 
   async function* batches(): AsyncGenerator<StoredEvent[]> {
     let batch: StoredEvent[] = [];
@@ -88,22 +89,25 @@ export async function readBounded(options: BoundedReadOptions): Promise<BoundedR
         ...start,
         ...(options.filterSubject ? { filter_subjects: options.filterSubject } : {}),
       });
-      const messages = await consumer.consume({ max_messages: Math.max(size * 2, 512) });
-      try {
-        for await (const msg of messages) {
-          if (msg.seq > lastSeq) break;
-          const decoded = decodeStoredEvent(msg);
-          if (decoded.ok && inTime(decoded.stored)) batch.push(decoded.stored);
-          if (batch.length >= size) {
-            yield batch;
-            batch = [];
+      // Nothing in range for this filter: an ordered consumer would wait for new messages forever.
+      const pending = (await consumer.info()).num_pending;
+      const messages = pending === 0 ? undefined : await consumer.consume({ max_messages: Math.max(size * 2, 512) });
+      if (messages)
+        try {
+          for await (const msg of messages) {
+            if (msg.seq > lastSeq) break;
+            const decoded = decodeStoredEvent(msg);
+            if (decoded.ok && inTime(decoded.stored)) batch.push(decoded.stored);
+            if (batch.length >= size) {
+              yield batch;
+              batch = [];
+            }
+            if (msg.seq >= lastSeq || msg.info.pending === 0) break;
+            if (range.toTime !== undefined && decoded.ok && decoded.stored.event.recordedtime > range.toTime) break;
           }
-          if (msg.seq >= lastSeq || msg.info.pending === 0) break;
-          if (range.toTime !== undefined && decoded.ok && decoded.stored.event.recordedtime > range.toTime) break;
+        } finally {
+          await messages.close();
         }
-      } finally {
-        await messages.close();
-      }
     }
     if (batch.length > 0) yield batch;
   }

@@ -64,3 +64,43 @@ export const entityState = pgTable(
   },
   (t) => [primaryKey({ name: 'entity_state_pkey', columns: [t.tenant, t.entityType, t.entityId] })],
 );
+
+/** One run of a scheduled batch job (a bounded replay through a pipeline into a projection). */
+export const jobRuns = pgTable(
+  'job_runs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    job: text('job').notNull(),
+    /** The scheduled time this run is for; its window derives from it. */
+    scheduledFor: timestamp('scheduled_for', { withTimezone: true, mode: 'string' }).notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true, mode: 'string' }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true, mode: 'string' }).notNull(),
+    status: text('status', { enum: ['running', 'succeeded', 'failed'] }).notNull(),
+    trigger: text('trigger', { enum: ['schedule', 'manual', 'rerun'] }).notNull(),
+    /** The run this one repeats, for re-runs. */
+    rerunOf: bigint('rerun_of', { mode: 'number' }),
+    eventsRead: bigint('events_read', { mode: 'number' }).notNull().default(0),
+    rowsWritten: bigint('rows_written', { mode: 'number' }).notNull().default(0),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'string' }),
+    durationMs: bigint('duration_ms', { mode: 'number' }),
+    error: text('error'),
+  },
+  (t) => [index('job_runs_job_scheduled_idx').on(t.job, t.scheduledFor)],
+);
+
+/** Daily statistics per entity, written by the `daily-entity-aggregates` batch job (re-runs overwrite a day). */
+export const dailyEntityAggregates = pgTable(
+  'daily_entity_aggregates',
+  {
+    tenant: text('tenant').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    day: timestamp('day', { withTimezone: true, mode: 'string' }).notNull(),
+    count: bigint('count', { mode: 'number' }).notNull(),
+    stats: jsonb('stats').notNull(),
+    jobRun: bigint('job_run', { mode: 'number' }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ name: 'daily_entity_aggregates_pkey', columns: [t.tenant, t.entityType, t.entityId, t.day] })],
+);
