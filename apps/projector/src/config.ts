@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { commonEnv, parseEnv, portEnv } from '@tideway/service';
 
-export const PROJECTION_NAMES = ['warm'] as const;
+export const PROJECTION_NAMES = ['warm', 'derived'] as const;
 export type ProjectionName = (typeof PROJECTION_NAMES)[number];
 
 export const projectorEnv = {
@@ -10,7 +10,7 @@ export const projectorEnv = {
   /** Comma-separated projections this process runs. */
   PROJECTIONS: z
     .string()
-    .default('warm')
+    .default('warm,derived')
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(PROJECTION_NAMES)).min(1)),
   /** Most events per warm transaction. */

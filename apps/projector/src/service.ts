@@ -3,11 +3,13 @@ import { applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName
 import { JobRunner, JobScheduler, dailyEntityAggregatesJob } from '@tideway/jobs';
 import { runProjection, type ProjectionStore, type RunningProjection } from '@tideway/projection';
 import { Counter, Gauge, createLogger, createMetricsRegistry, createServiceApp, listen, type RunningService } from '@tideway/service';
-import { WarmProjection, acquireProjectionLock, isWarmStoreReady, migrateWarmStore, openWarmStore, type WarmStore } from '@tideway/warm';
+import { WarmDerivedProjection, WarmProjection, acquireProjectionLock, isWarmStoreReady, migrateWarmStore, openWarmStore, type WarmStore } from '@tideway/warm';
 import type { ProjectionName, ProjectorConfig } from './config.ts';
 
 interface ProjectionPlan {
   readonly store: ProjectionStore;
+  /** Base name of the stream it reads (EVENTS or DERIVED). */
+  readonly stream: 'EVENTS' | 'DERIVED';
   /** Durable consumer (from streams/) on the EVENTS stream. */
   readonly consumer: string;
   readonly maxBatch: number;
@@ -17,7 +19,9 @@ interface ProjectionPlan {
 function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore): ProjectionPlan {
   switch (name) {
     case 'warm':
-      return { store: new WarmProjection(warm), consumer: 'warm-projector', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+      return { store: new WarmProjection(warm), stream: 'EVENTS', consumer: 'warm-projector', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+    case 'derived':
+      return { store: new WarmDerivedProjection(warm), stream: 'DERIVED', consumer: 'warm-derived', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
   }
 }
 
@@ -56,7 +60,7 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
     async collect() {
       for (const p of plans) {
         try {
-          const info = await jsm.consumers.info(stream, p.consumer);
+          const info = await jsm.consumers.info(streamName(p.stream, namespace), p.consumer);
           this.set({ projection: p.store.name }, info.num_pending + info.num_ack_pending);
         } catch {
           /* unknown while NATS is away */
@@ -72,8 +76,8 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
       await runProjection({
         nc: nats.nc,
         connected: nats.connected,
-        stream,
-        consumer: consumerConfig(definitions, stream, p.consumer),
+        stream: streamName(p.stream, namespace),
+        consumer: consumerConfig(definitions, streamName(p.stream, namespace), p.consumer),
         store: p.store,
         scheme,
         acquireLock: (projection, onWaiting) => acquireProjectionLock(warm, projection, { onWaiting }),

@@ -12,3 +12,5 @@ export {
 } from './event-reader.ts';
 export { events, projectionCheckpoints, entityState } from './schema.ts';
 export { acquireProjectionLock, type ProjectionLock } from './projection-lock.ts';
+export { WarmDerivedProjection } from './derived-projection.ts';
+export { windowResults, anomalies, alerts, jobRuns, dailyEntityAggregates } from './schema.ts';

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /**
  * Event history: one row per stored event. `seq` is the JetStream stream sequence (unique and immutable in
@@ -103,4 +103,82 @@ export const dailyEntityAggregates = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ name: 'daily_entity_aggregates_pkey', columns: [t.tenant, t.entityType, t.entityId, t.day] })],
+);
+
+/**
+ * Window results of stream-processing pipelines (`tideway.window.result` on the DERIVED stream), one row per
+ * window: provisional previews, late updates and the final result overwrite it in stream order.
+ */
+export const windowResults = pgTable(
+  'window_results',
+  {
+    tenant: text('tenant').notNull(),
+    pipeline: text('pipeline').notNull(),
+    stage: text('stage').notNull(),
+    key: text('key').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true, mode: 'string' }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true, mode: 'string' }).notNull(),
+    aggregate: text('aggregate').notNull(),
+    value: jsonb('value'),
+    count: bigint('count', { mode: 'number' }).notNull(),
+    final: boolean('final').notNull(),
+    provisional: boolean('provisional').notNull(),
+    updateCount: bigint('update_count', { mode: 'number' }).notNull(),
+    trigger: text('trigger').notNull(),
+    eventId: text('event_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'window_results_pkey', columns: [t.tenant, t.pipeline, t.stage, t.key, t.windowStart, t.windowEnd] }),
+    index('window_results_tenant_pipeline_start_idx').on(t.tenant, t.pipeline, t.windowStart),
+  ],
+);
+
+/** Anomalies detected by pipelines (`tideway.anomaly.detected`). */
+export const anomalies = pgTable(
+  'anomalies',
+  {
+    tenant: text('tenant').notNull(),
+    id: text('id').notNull(),
+    pipeline: text('pipeline').notNull(),
+    stage: text('stage').notNull(),
+    key: text('key').notNull(),
+    value: doublePrecision('value').notNull(),
+    score: doublePrecision('score').notNull(),
+    threshold: doublePrecision('threshold').notNull(),
+    components: jsonb('components').notNull(),
+    eventTime: timestamp('event_time', { withTimezone: true, mode: 'string' }).notNull(),
+    input: jsonb('input').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'anomalies_pkey', columns: [t.tenant, t.id] }),
+    index('anomalies_tenant_time_idx').on(t.tenant, t.eventTime),
+    index('anomalies_tenant_key_time_idx').on(t.tenant, t.key, t.eventTime),
+  ],
+);
+
+/**
+ * Alerts raised by pipelines (`tideway.alert.raised`). Acknowledging one is itself an event
+ * (`tideway.alert.acknowledged`, subject = the alert id) on the EVENTS stream, so acknowledgements survive
+ * rebuilds like everything else: they land in `entity_state` under entity type `tideway.alert.acknowledged`.
+ */
+export const alerts = pgTable(
+  'alerts',
+  {
+    tenant: text('tenant').notNull(),
+    id: text('id').notNull(),
+    pipeline: text('pipeline').notNull(),
+    stage: text('stage').notNull(),
+    key: text('key').notNull(),
+    value: doublePrecision('value').notNull(),
+    score: doublePrecision('score').notNull(),
+    threshold: doublePrecision('threshold').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'string' }).notNull(),
+    summary: text('summary').notNull(),
+    anomalyId: text('anomaly_id').notNull(),
+    suppressedBefore: bigint('suppressed_before', { mode: 'number' }).notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ name: 'alerts_pkey', columns: [t.tenant, t.id] }), index('alerts_tenant_at_idx').on(t.tenant, t.at)],
 );
