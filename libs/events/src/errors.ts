@@ -16,6 +16,22 @@ export const ErrorCode = {
   WebhookSignatureMissing: 'webhook-signature-missing',
   WebhookSignatureInvalid: 'webhook-signature-invalid',
   WebhookTimestampOutsideTolerance: 'webhook-timestamp-outside-tolerance',
+  /** No API key, or one that is unknown or revoked. */
+  Unauthorized: 'unauthorized',
+  /** The key lacks the scope the route needs. */
+  Forbidden: 'forbidden',
+  /** The key's request rate is over its limit; `Retry-After` says when to come back. */
+  RateLimited: 'rate-limited',
+  /** The gateway is saturated (too much work in flight); `Retry-After` says when to come back. */
+  Overloaded: 'overloaded',
+  /** One event is over the per-event size limit; nothing of the request was stored. */
+  EventTooLarge: 'event-too-large',
+  /** Every event of the request failed validation: all were quarantined, none reached the event log. */
+  EventsQuarantined: 'events-quarantined',
+  /** The resource is in a state that does not allow the operation (e.g. a quarantined item already resolved). */
+  Conflict: 'conflict',
+  /** A cold archive object is missing or does not match its manifest entry (checksum, rows). */
+  ArchiveIntegrity: 'archive-integrity',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -45,6 +61,14 @@ const STATUS: Record<ErrorCode, number> = {
   'webhook-signature-missing': 401,
   'webhook-signature-invalid': 401,
   'webhook-timestamp-outside-tolerance': 401,
+  unauthorized: 401,
+  forbidden: 403,
+  'rate-limited': 429,
+  overloaded: 503,
+  'event-too-large': 413,
+  'events-quarantined': 422,
+  conflict: 409,
+  'archive-integrity': 500,
 };
 
 /** The error every Tideway library throws for a caller's mistake or an unavailable dependency. */

@@ -20,7 +20,23 @@ export {
   eventFilter,
   parseEventSubject,
   quarantineSubject,
+  derivedSubject,
+  derivedFilter,
+  lateSubject,
 } from './subjects.ts';
 export { SensorReadingSchema, OrderPlacedSchema, eventDataSchemas, type SensorReading, type OrderPlaced } from './types.ts';
 export { ErrorCode, TidewayError, isTidewayError, type FieldIssue } from './errors.ts';
 export { validateEventInput, toEnvelope, fieldIssues, DEFAULT_CONTENT_TYPE } from './normalize.ts';
+export {
+  DerivedEventType,
+  LineageSchema,
+  InputRefSchema,
+  WindowResultSchema,
+  AnomalyDetectedSchema,
+  AlertRaisedSchema,
+  derivedDataSchemas,
+  type Lineage,
+  type WindowResultData,
+  type AnomalyDetectedData,
+  type AlertRaisedData,
+} from './derived.ts';

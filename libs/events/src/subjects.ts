@@ -70,3 +70,34 @@ export function parseEventSubject(
 export function quarantineSubject(scheme: SubjectScheme, tenant: string, reason: string): string {
   return `${scheme.root}.quarantine.${tenant}.${reason}`;
 }
+
+/**
+ * The subject of a derived event (a pipeline's window result, anomaly or alert):
+ *
+ *     <root>.drv.<tenant>.<partition>.<type tokens…>
+ *
+ * e.g. `tw.drv.acme.7.tideway.window.result`. `partition` is the partition of the input the event was derived
+ * from, so derived events stay in their key's partition and can be processed further with the same one-filter-
+ * per-consumer scheme as `evt` subjects.
+ */
+export function derivedSubject(scheme: SubjectScheme, tenant: string, partition: number, type: string): string {
+  return `${scheme.root}.drv.${tenant}.${partition}.${type}`;
+}
+
+/** A filter subject over derived events; omitted parts match anything. */
+export function derivedFilter(scheme: SubjectScheme, filter: { tenant?: string; partition?: number; type?: string } = {}): string {
+  const tenant = filter.tenant ?? '*';
+  const partition = filter.partition === undefined ? '*' : String(filter.partition);
+  if (filter.type === undefined) {
+    return tenant === '*' && partition === '*' ? `${scheme.root}.drv.>` : `${scheme.root}.drv.${tenant}.${partition}.>`;
+  }
+  return `${scheme.root}.drv.${tenant}.${partition}.${filter.type}`;
+}
+
+/**
+ * The subject of the late-events stream: an input a pipeline received after its event-time horizon, kept with
+ * the reason in headers: `<root>.late.<tenant>.<partition>.<type tokens…>` (type of the late input).
+ */
+export function lateSubject(scheme: SubjectScheme, tenant: string, partition: number, type: string): string {
+  return `${scheme.root}.late.${tenant}.${partition}.${type}`;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { derivedDataSchemas } from './derived.ts';
 
 /**
  * Payload schemas of the event types Tideway ships with. One zod schema per type is the single source of
@@ -31,4 +32,5 @@ export type OrderPlaced = z.infer<typeof OrderPlacedSchema>;
 export const eventDataSchemas: Readonly<Record<string, z.ZodType>> = {
   'iot.sensor.reading': SensorReadingSchema,
   'commerce.order.placed': OrderPlacedSchema,
+  ...derivedDataSchemas,
 };
