@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { commonEnv, parseEnv, portEnv } from '@tideway/service';
 
-export const PROJECTION_NAMES = ['warm', 'derived'] as const;
+export const PROJECTION_NAMES = ['warm', 'derived', 'hot', 'hot-derived'] as const;
 export type ProjectionName = (typeof PROJECTION_NAMES)[number];
 
 export const projectorEnv = {
@@ -19,6 +19,18 @@ export const projectorEnv = {
   PROJECTOR_JOBS: z.enum(['on', 'off']).default('on'),
   /** Longest a partial batch waits before it is written. */
   PROJECTOR_MAX_WAIT_MS: z.coerce.number().int().min(1).max(60_000).default(20),
+  /** Key prefix of the hot (Redis) store, shared by the `hot` (entities) and `hot-derived` projections. */
+  HOT_PREFIX: z.string().regex(/^[^*?[\]\\]+$/, 'a non-empty prefix without glob characters').default('tw:hot:'),
+  /** Hot entity state expires this long (ms) after its last event; unset: never. */
+  HOT_ENTITY_TTL_MS: z.coerce.number().int().positive().optional(),
+  /** Hot window results are kept this long (ms) after the newest window start of their key. */
+  HOT_WINDOWS_TTL_MS: z.coerce.number().int().positive().default(86_400_000),
+  /** Hot anomalies are kept this long (ms) after the tenant's newest one. */
+  HOT_ANOMALIES_TTL_MS: z.coerce.number().int().positive().default(86_400_000),
+  /** Hot alerts are kept this long (ms) after the tenant's newest one. */
+  HOT_ALERTS_TTL_MS: z.coerce.number().int().positive().default(7 * 86_400_000),
+  /** Largest value the hot store writes; larger events go to quarantine. */
+  HOT_MAX_VALUE_BYTES: z.coerce.number().int().positive().default(256 * 1024),
 };
 
 export type ProjectorConfig = ReturnType<typeof loadProjectorConfig>;

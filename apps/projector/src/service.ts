@@ -1,7 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Redis } from 'ioredis';
+import { HOT_DERIVED_CONSUMER, HOT_PROJECTOR_CONSUMER, createHotProjection, type HotProjectionOptions } from '@tideway/hot';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName, type Definitions } from '@tideway/nats';
 import { JobRunner, JobScheduler, dailyEntityAggregatesJob } from '@tideway/jobs';
-import { runProjection, type ProjectionStore, type RunningProjection } from '@tideway/projection';
+import { runProjection, type AcquireWriterLock, type ProjectionStore, type RunningProjection } from '@tideway/projection';
 import { Counter, Gauge, createLogger, createMetricsRegistry, createServiceApp, listen, type RunningService } from '@tideway/service';
 import { WarmDerivedProjection, WarmProjection, acquireProjectionLock, isWarmStoreReady, migrateWarmStore, openWarmStore, type WarmStore } from '@tideway/warm';
 import type { ProjectionName, ProjectorConfig } from './config.ts';
@@ -14,14 +16,34 @@ interface ProjectionPlan {
   readonly consumer: string;
   readonly maxBatch: number;
   readonly maxWaitMs: number;
+  /** The store's own single-writer lock (the hot store's lives under its Redis prefix); default: a PostgreSQL advisory lock. */
+  readonly acquireLock?: AcquireWriterLock;
 }
 
-function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore): ProjectionPlan {
+function hotOptions(config: ProjectorConfig, redis: Redis): HotProjectionOptions {
+  return {
+    redis,
+    prefix: config.HOT_PREFIX,
+    ttl: { entityMs: config.HOT_ENTITY_TTL_MS, windowsMs: config.HOT_WINDOWS_TTL_MS, anomaliesMs: config.HOT_ANOMALIES_TTL_MS, alertsMs: config.HOT_ALERTS_TTL_MS },
+    limits: { maxValueBytes: config.HOT_MAX_VALUE_BYTES },
+  };
+}
+
+function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore, redis: () => Redis): ProjectionPlan {
   switch (name) {
     case 'warm':
       return { store: new WarmProjection(warm), stream: 'EVENTS', consumer: 'warm-projector', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
     case 'derived':
       return { store: new WarmDerivedProjection(warm), stream: 'DERIVED', consumer: 'warm-derived', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+    case 'hot': {
+      // Entity state from EVENTS; window results, anomalies and alerts come from DERIVED through `hot-derived`.
+      const hot = createHotProjection({ ...hotOptions(config, redis()), name: 'hot', derived: false });
+      return { store: hot.store, acquireLock: hot.acquireLock, stream: 'EVENTS', consumer: HOT_PROJECTOR_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+    }
+    case 'hot-derived': {
+      const hot = createHotProjection({ ...hotOptions(config, redis()), name: 'hot-derived', entities: false });
+      return { store: hot.store, acquireLock: hot.acquireLock, stream: 'DERIVED', consumer: HOT_DERIVED_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+    }
   }
 }
 
@@ -51,7 +73,8 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
 
   const handled = new Counter({ name: 'tideway_projection_events_total', help: 'Events handled per projection, by outcome', labelNames: ['projection', 'outcome'], registers: [metrics] });
   const checkpoints = new Gauge({ name: 'tideway_projection_checkpoint_seq', help: 'Last stream sequence committed per projection', labelNames: ['projection'], registers: [metrics] });
-  const plans = config.PROJECTIONS.map((name) => plan(name, config, warm));
+  let redis: Redis | undefined; // connected only when a hot projection runs
+  const plans = config.PROJECTIONS.map((name) => plan(name, config, warm, () => (redis ??= new Redis(config.REDIS_URL))));
   new Gauge({
     name: 'tideway_projection_consumer_pending',
     help: 'Messages not yet committed per projection (consumer lag)',
@@ -80,7 +103,7 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
         consumer: consumerConfig(definitions, streamName(p.stream, namespace), p.consumer),
         store: p.store,
         scheme,
-        acquireLock: (projection, onWaiting) => acquireProjectionLock(warm, projection, { onWaiting }),
+        acquireLock: p.acquireLock ?? ((projection, onWaiting) => acquireProjectionLock(warm, projection, { onWaiting })),
         maxBatch: p.maxBatch,
         maxWaitMs: p.maxWaitMs,
         log: logger,
@@ -119,7 +142,7 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
     name: 'projector',
     logger,
     metrics,
-    readiness: { nats: () => nats.connected(), postgres: () => isWarmStoreReady(warm) },
+    readiness: { nats: () => nats.connected(), postgres: () => isWarmStoreReady(warm), ...(redis ? { redis: () => redis?.status === 'ready' } : {}) },
   });
   return listen(app, {
     port: config.PROJECTOR_PORT,
@@ -132,6 +155,7 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
       for (const r of running) await r.stop();
       await nats.nc.drain();
       await warm.close();
+      await redis?.quit();
     },
   });
 }
