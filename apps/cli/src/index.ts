@@ -1,1 +1,1 @@
-export { rebuildWarm, type WarmRebuildOptions, type WarmRebuildSummary } from './commands/replay.ts';
+export { rebuildProjections, type RebuildOptions, type RebuildSummary, type RebuildScope } from './commands/replay.ts';

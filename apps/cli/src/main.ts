@@ -7,12 +7,18 @@
  *   tideway migrate           apply the warm store's SQL migrations
  *   tideway replay …          rebuild projections from the log (shadow + atomic swap)
  *   tideway jobs …            scheduled batch jobs and their runs
+ *   tideway ingest <file>     load a CSV/NDJSON/JSON/Parquet file through the gateway
+ *   tideway keys …            create, list and revoke API keys
+ *   tideway quarantine …      list, show, resubmit and reject quarantined items
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions } from '@tideway/nats';
 import { commonEnv, parseEnv } from '@tideway/service';
 import { migrateWarmStore, openWarmStore } from '@tideway/warm';
+import { ingestCommand } from './commands/ingest.ts';
 import { jobsCommand } from './commands/jobs.ts';
+import { keysCommand } from './commands/keys.ts';
+import { quarantineCommand } from './commands/quarantine.ts';
 import { replayCommand } from './commands/replay-command.ts';
 
 const USAGE = `usage: tideway <command>
@@ -20,10 +26,16 @@ const USAGE = `usage: tideway <command>
   streams apply     create or update the streams and consumers defined in streams/ (reports drift)
   streams status    messages per stream, pending per consumer
   migrate           apply the warm store's SQL migrations
-  replay --projection <warm|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
+  replay --projection <warm|hot|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
                     rebuild a projection from the log into a shadow, then swap it in
   jobs list|runs|run <name>|rerun <id>
                     scheduled batch jobs (bounded replays) and their recorded runs
+  ingest <file> --type <t> [--subject c] [--time c] [--id c] [--cast c:type] …
+                    load a CSV, NDJSON, JSON or Parquet file through the gateway (tideway ingest --help)
+  keys create|list|revoke
+                    API keys (tenant + scopes ingest/query/admin), straight in PostgreSQL
+  quarantine list|show|resubmit|reject
+                    quarantined items, through the gateway's API
 
 Connection settings come from the environment (NATS_URL, DATABASE_URL, ...; see the README).`;
 
@@ -58,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'replay') return replayCommand(argv.slice(1), config);
   if (command === 'jobs') return jobsCommand(argv.slice(1), config);
+  if (command === 'ingest') return ingestCommand(argv.slice(1), process.env);
+  if (command === 'keys') return keysCommand(argv.slice(1), config);
+  if (command === 'quarantine') return quarantineCommand(argv.slice(1), process.env);
   if (command === 'migrate') {
     const store = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 1 });
     try {

@@ -1,30 +1,60 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rebuildWarm } from '@tideway/cli';
+import { rebuildProjections, type RebuildScope } from '@tideway/cli';
+import { HotGenerations, hotChecksum } from '@tideway/hot';
+import { streamName } from '@tideway/nats';
+import { cleanupRedisPrefix, redisPrefix, waitFor } from '@tideway/testing';
 import { dropSchema, warmChecksum } from '@tideway/warm';
 import { postEvents, sensorEvents, startPlatform, waitForWarmCount, type Platform } from './platform.ts';
 
-describe('tideway replay: rebuild the warm projection into a shadow and swap it in', () => {
+describe('tideway replay: rebuild projections into shadows and swap them in', () => {
   let platform: Platform;
   let nc: NatsConnection;
+  let redis: Redis;
+  const hotBase = redisPrefix();
+  let generations: HotGenerations;
+
   beforeAll(async () => {
-    platform = await startPlatform();
+    platform = await startPlatform({ projector: false });
+    platform.env['PROJECTIONS'] = 'warm,derived,hot,hot-derived';
+    platform.env['HOT_PREFIX'] = hotBase;
+    await platform.startProjector();
     nc = await connect({ servers: platform.env['NATS_URL']! });
+    redis = new Redis(platform.env['REDIS_URL']!);
+    generations = new HotGenerations(redis, hotBase);
   });
   afterAll(async () => {
     await nc?.close();
     await platform?.[Symbol.asyncDispose]();
+    if (redis) {
+      for (const p of [hotBase.replace(/:$/, '~'), hotBase]) await cleanupRedisPrefix(platform.env['REDIS_URL']!, p);
+      await redis.quit();
+    }
   });
 
-  const options = () => ({
-    nc,
-    stream: `EVENTS${platform.env['TIDEWAY_STREAM_SUFFIX']}`,
-    scheme: { root: platform.env['TIDEWAY_SUBJECT_ROOT']!, partitions: 16 },
-    databaseUrl: platform.env['DATABASE_URL']!,
-    schema: platform.env['DATABASE_SCHEMA']!,
-    migrationsDir: platform.env['MIGRATIONS_DIR']!,
-    dropReplaced: true,
-  });
+  const rebuild = (scope: RebuildScope, range: { toSeq?: number } = {}) =>
+    rebuildProjections({
+      nc,
+      scheme: { root: platform.env['TIDEWAY_SUBJECT_ROOT']!, partitions: 16 },
+      streamName: (base) => streamName(base, { subjectRoot: platform.env['TIDEWAY_SUBJECT_ROOT']!, streamSuffix: platform.env['TIDEWAY_STREAM_SUFFIX']! }),
+      databaseUrl: platform.env['DATABASE_URL']!,
+      schema: platform.env['DATABASE_SCHEMA']!,
+      migrationsDir: platform.env['MIGRATIONS_DIR']!,
+      redis,
+      hotPrefix: hotBase,
+      scope,
+      range,
+      dropReplaced: true,
+    });
+
+  async function hotLive(): Promise<{ keys: number; sha256: string }> {
+    return hotChecksum(redis, await generations.live());
+  }
+
+  async function hotCheckpoint(): Promise<number> {
+    return Number((await redis.get(`${await generations.live()}_cp:hot`)) ?? 0);
+  }
 
   async function post(events: Record<string, unknown>[]): Promise<string[]> {
     const ids: string[] = [];
@@ -45,33 +75,44 @@ describe('tideway replay: rebuild the warm projection into a shadow and swap it 
     const live = (async () => {
       while (ingesting) acked.push(...(await post(sensorEvents(100, `live${round++}`))));
     })();
-    const summary = await rebuildWarm({ ...options(), range: {} });
+    const summary = await rebuild('all');
     ingesting = false;
     await live;
     expect(summary.swapped).toBe(true);
+    expect(summary.projections.map((p) => p.projection)).toEqual(['warm-events', 'warm-derived', 'hot', 'hot-derived']);
+    expect(await generations.live()).toBe(summary.hotPrefix);
 
     await waitForWarmCount(platform, acked.length);
-    await new Promise((r) => setTimeout(r, 300));
+    const head = await platform.streamMessages();
+    await waitFor(async () => (await hotCheckpoint()) === head, { timeoutMs: 30_000 });
     const rows = await platform.store.sql<{ id: string; n: number }[]>`select id, count(*)::int as n from events group by id`;
     expect(rows.every((r) => r.n === 1)).toBe(true);
     expect(new Set(rows.map((r) => r.id))).toEqual(new Set(acked));
 
-    // the rebuilt-then-incrementally-continued store equals a replay from scratch of the same range
-    const incremental = await warmChecksum(platform.store);
-    const clean = await rebuildWarm({ ...options(), range: { toSeq: await platform.streamMessages() } });
+    // rebuilt-then-incrementally-continued equals a replay from scratch of the same range
+    const incrementalWarm = await warmChecksum(platform.store);
+    const incrementalHot = await hotLive();
+    const clean = await rebuild('all', { toSeq: head });
     expect(clean.swapped).toBe(false);
-    expect(clean.checksum).toBe(incremental.checksum);
-    expect(clean.rows).toBe(acked.length);
-    await dropSchema(platform.store, clean.shadow);
+    expect(clean.warm?.checksum).toBe(incrementalWarm.checksum);
+    expect(clean.warm?.events).toBe(acked.length);
+    expect(clean.hot?.sha256).toBe(incrementalHot.sha256);
+    expect(incrementalHot.keys).toBeGreaterThan(0);
+    await dropSchema(platform.store, clean.shadowSchema!);
+    await generations.retire(clean.hotPrefix!);
   });
 
-  it('restores a truncated warm table to the same checksum', async () => {
-    const before = await warmChecksum(platform.store);
+  it('restores a truncated warm table and a flushed Redis to the same checksums', async () => {
+    const warmBefore = await warmChecksum(platform.store);
+    const hotBefore = await hotLive();
     await platform.store.sql`truncate events, entity_state`;
+    await generations.retire(await generations.live());
     expect((await warmChecksum(platform.store)).events).toBe(0);
-    const summary = await rebuildWarm({ ...options(), range: {} });
+    expect((await hotLive()).keys).toBe(0);
+
+    const summary = await rebuild('all');
     expect(summary.swapped).toBe(true);
-    const after = await warmChecksum(platform.store);
-    expect(after).toEqual(before);
+    expect(await warmChecksum(platform.store)).toEqual(warmBefore);
+    expect((await hotLive()).sha256).toBe(hotBefore.sha256);
   });
 });

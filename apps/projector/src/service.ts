@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
-import { HOT_DERIVED_CONSUMER, HOT_PROJECTOR_CONSUMER, createHotProjection, type HotProjectionOptions } from '@tideway/hot';
+import { GenerationalHotStore, HOT_DERIVED_CONSUMER, HOT_PROJECTOR_CONSUMER, HotGenerations, type HotProjectionStoreOptions } from '@tideway/hot';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName, type Definitions } from '@tideway/nats';
 import { JobRunner, JobScheduler, dailyEntityAggregatesJob } from '@tideway/jobs';
 import { runProjection, type AcquireWriterLock, type ProjectionStore, type RunningProjection } from '@tideway/projection';
@@ -20,10 +20,9 @@ interface ProjectionPlan {
   readonly acquireLock?: AcquireWriterLock;
 }
 
-function hotOptions(config: ProjectorConfig, redis: Redis): HotProjectionOptions {
+function hotOptions(config: ProjectorConfig, redis: Redis): Omit<HotProjectionStoreOptions, 'prefix'> {
   return {
     redis,
-    prefix: config.HOT_PREFIX,
     ttl: { entityMs: config.HOT_ENTITY_TTL_MS, windowsMs: config.HOT_WINDOWS_TTL_MS, anomaliesMs: config.HOT_ANOMALIES_TTL_MS, alertsMs: config.HOT_ALERTS_TTL_MS },
     limits: { maxValueBytes: config.HOT_MAX_VALUE_BYTES },
   };
@@ -37,12 +36,15 @@ function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore, re
       return { store: new WarmDerivedProjection(warm), stream: 'DERIVED', consumer: 'warm-derived', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
     case 'hot': {
       // Entity state from EVENTS; window results, anomalies and alerts come from DERIVED through `hot-derived`.
-      const hot = createHotProjection({ ...hotOptions(config, redis()), name: 'hot', derived: false });
-      return { store: hot.store, acquireLock: hot.acquireLock, stream: 'EVENTS', consumer: HOT_PROJECTOR_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+      // The store follows the live generation (see HotGenerations), so `tideway replay` can swap in a rebuild.
+      const r = redis();
+      const store = new GenerationalHotStore(new HotGenerations(r, config.HOT_PREFIX), { ...hotOptions(config, r), name: 'hot', derived: false });
+      return { store, stream: 'EVENTS', consumer: HOT_PROJECTOR_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
     }
     case 'hot-derived': {
-      const hot = createHotProjection({ ...hotOptions(config, redis()), name: 'hot-derived', entities: false });
-      return { store: hot.store, acquireLock: hot.acquireLock, stream: 'DERIVED', consumer: HOT_DERIVED_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+      const r = redis();
+      const store = new GenerationalHotStore(new HotGenerations(r, config.HOT_PREFIX), { ...hotOptions(config, r), name: 'hot-derived', entities: false });
+      return { store, stream: 'DERIVED', consumer: HOT_DERIVED_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
     }
   }
 }

@@ -32,3 +32,4 @@ export {
 export type { HotOp, DroppedEffect } from './plan.ts';
 export { HotStoreErrorCode, HotStoreError, isHotStoreError } from './errors.ts';
 export { APPLY_SCRIPT } from './apply-script.ts';
+export { HotGenerations, GenerationalHotStore } from './generations.ts';

@@ -28,6 +28,11 @@ export interface ProjectionStore {
    * a reason are quarantined by the runner and skipped, never retried forever.
    */
   reject?(event: StoredEvent): string | undefined;
+  /**
+   * Re-resolves where the store writes (e.g. the live generation after a rebuild swapped one in). The runner
+   * calls it when it starts and whenever it resumes, while holding the writer lock.
+   */
+  reopen?(): Promise<void>;
   /** Applies `batch` (ascending sequences) and moves the checkpoint to `throughSeq` in one atomic step. */
   apply(batch: readonly StoredEvent[], throughSeq: number): Promise<ApplyResult>;
 }

@@ -114,6 +114,7 @@ export async function runProjection(options: ProjectionRunnerOptions): Promise<R
   const begin = async (): Promise<void> => {
     lock = await options.acquireLock(store.name, () => log.info({ projection: store.name }, 'another process holds this projection; standing by'));
     try {
+      await store.reopen?.();
       const position = await positionConsumer(jsm, options.stream, options.consumer, (await store.checkpoint()) + 1);
       if (position.action === 'repositioned') log.info({ projection: store.name, ...position }, 'consumer repositioned at the checkpoint');
       const consumer = await jetstream(options.nc).consumers.get(options.stream, options.consumer.durable_name);

@@ -24,6 +24,8 @@ export const commonEnv = {
   /** Suffix of every stream name, paired with TIDEWAY_SUBJECT_ROOT. */
   TIDEWAY_STREAM_SUFFIX: z.string().regex(/^[A-Za-z0-9_-]*$/).default(''),
   TIDEWAY_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
+  /** Base key prefix of the hot (Redis) store; the live generation is found through `<prefix without ':'>~current`. */
+  HOT_PREFIX: z.string().regex(/^[^*?[\]\\]+$/, 'a non-empty prefix without glob characters').default('tw:hot:'),
   /** Directory of the stream and consumer definitions. */
   STREAMS_DIR: z.string().default('streams'),
   MIGRATIONS_DIR: z.string().default('migrations'),

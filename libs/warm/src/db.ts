@@ -64,15 +64,48 @@ export async function isWarmStoreReady(store: WarmStore): Promise<boolean> {
   }
 }
 
+/** The tables each warm projection owns: what a rebuild replaces, and nothing else of the schema. */
+export const WARM_PROJECTION_TABLES: Readonly<Record<string, readonly string[]>> = {
+  'warm-events': ['events', 'entity_state'],
+  'warm-derived': ['window_results', 'anomalies', 'alerts'],
+};
+
 /**
- * Swaps a rebuilt shadow schema in for the live one in one transaction: `live` becomes `retired`, `shadow`
- * becomes `live`. Every pool resolves names per statement, so readers and writers see the new tables at once.
+ * Swaps rebuilt projection tables in, in one transaction: the live schema's tables of each projection (and
+ * their partitions) move to `retired`, the shadow's move into the live schema, and the live checkpoint rows take
+ * the shadow's values. The rest of the live schema (API keys, job runs, other projections) is untouched. Every
+ * pool resolves names per statement, so readers and writers see the new tables at once.
  */
-export async function swapSchemas(store: WarmStore, live: string, shadow: string, retired: string): Promise<void> {
+export async function swapProjectionTables(store: WarmStore, options: { live: string; shadow: string; retired: string; projections: readonly string[] }): Promise<void> {
   const q = (name: string): string => `"${name.replaceAll('"', '""')}"`;
   await store.sql.begin(async (tx) => {
-    await tx.unsafe(`alter schema ${q(live)} rename to ${q(retired)}`);
-    await tx.unsafe(`alter schema ${q(shadow)} rename to ${q(live)}`);
+    await tx.unsafe(`create schema if not exists ${q(options.retired)}`);
+    const partitionsOf = async (schema: string, table: string): Promise<string[]> =>
+      (
+        await tx<{ name: string }[]>`
+          select c.relname as name from pg_inherits i
+          join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+          join pg_namespace n on n.oid = p.relnamespace
+          where n.nspname = ${schema} and p.relname = ${table}`
+      ).map((r) => r.name);
+    for (const projection of options.projections) {
+      const tables = WARM_PROJECTION_TABLES[projection];
+      if (!tables) throw new Error(`no warm tables are known for projection ${projection}`);
+      for (const table of tables) {
+        const livePartitions = await partitionsOf(options.live, table);
+        const shadowPartitions = await partitionsOf(options.shadow, table);
+        await tx.unsafe(`alter table ${q(options.live)}.${q(table)} set schema ${q(options.retired)}`);
+        for (const p of livePartitions) await tx.unsafe(`alter table ${q(options.live)}.${q(p)} set schema ${q(options.retired)}`);
+        await tx.unsafe(`alter table ${q(options.shadow)}.${q(table)} set schema ${q(options.live)}`);
+        for (const p of shadowPartitions) await tx.unsafe(`alter table ${q(options.shadow)}.${q(p)} set schema ${q(options.live)}`);
+      }
+      await tx.unsafe(
+        `insert into ${q(options.live)}.projection_checkpoints (projection, seq)
+           select projection, seq from ${q(options.shadow)}.projection_checkpoints where projection = $1
+         on conflict (projection) do update set seq = excluded.seq, updated_at = now()`,
+        [projection],
+      );
+    }
   });
 }
 

@@ -1,4 +1,4 @@
-export { openWarmStore, migrateWarmStore, isWarmStoreReady, swapSchemas, dropSchema, warmChecksum, type WarmStore, type WarmStoreOptions, type WarmDatabase } from './db.ts';
+export { openWarmStore, migrateWarmStore, isWarmStoreReady, swapProjectionTables, WARM_PROJECTION_TABLES, dropSchema, warmChecksum, type WarmStore, type WarmStoreOptions, type WarmDatabase } from './db.ts';
 export { WarmProjection, partitionNameFor } from './warm-projection.ts';
 export {
   WarmEventReader,

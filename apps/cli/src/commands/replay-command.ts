@@ -1,18 +1,21 @@
 import { parseArgs } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import cliProgress from 'cli-progress';
+import { Redis } from 'ioredis';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName } from '@tideway/nats';
 import { parseBound } from '@tideway/projection';
 import type { commonEnv } from '@tideway/service';
 import type { z } from 'zod';
-import { rebuildWarm } from './replay.ts';
+import { rebuildProjections, type RebuildScope } from './replay.ts';
 
 type CommonConfig = { [K in keyof typeof commonEnv]: z.infer<(typeof commonEnv)[K]> };
 
-export const REPLAY_USAGE = `usage: tideway replay --projection <warm|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
+export const REPLAY_USAGE = `usage: tideway replay --projection <warm|hot|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
 
-Rebuilds a projection from the log into a shadow version while the live one keeps serving, then swaps it in
-atomically. With --to, the replay is a bounded batch run: the shadow is kept and not swapped.`;
+Rebuilds projections from the log into shadow versions (a PostgreSQL schema, a Redis key generation) while the
+live ones keep serving, then swaps them in atomically. warm = events + entity state and derived tables; hot =
+entity state and derived signals in Redis; all = both. With --to the replay is a bounded batch run into the
+shadows, which are kept and not swapped.`;
 
 /** `tideway replay`: rebuild projections from the log with a progress bar and a summary. */
 export async function replayCommand(argv: string[], config: CommonConfig): Promise<number> {
@@ -26,48 +29,54 @@ export async function replayCommand(argv: string[], config: CommonConfig): Promi
     },
     strict: true,
   });
-  const projection = values.projection;
-  if (projection !== 'warm' && projection !== 'all') {
+  const scope = values.projection;
+  if (scope !== 'warm' && scope !== 'hot' && scope !== 'all') {
     console.error(REPLAY_USAGE);
     return 2;
   }
   const range = { ...parseBound(values.from, 'from'), ...parseBound(values.to, 'to') };
   const namespace = { subjectRoot: config.TIDEWAY_SUBJECT_ROOT, streamSuffix: config.TIDEWAY_STREAM_SUFFIX };
   const nats = await connectNats({ servers: config.NATS_URL, name: 'tideway-replay' });
-  const bar = new cliProgress.SingleBar({ format: '{phase} [{bar}] {percentage}% | seq {value}/{total} | {events} events | {eta_formatted} left' }, cliProgress.Presets.shades_classic);
-  let started = false;
+  const redis = scope === 'warm' ? undefined : new Redis(config.REDIS_URL);
+  const bars = new cliProgress.MultiBar(
+    { format: '{projection} {phase} [{bar}] {percentage}% | seq {value}/{total} | {events} events', clearOnComplete: false, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = new Map<string, cliProgress.SingleBar>();
   try {
     await applyDefinitions(await jetstreamManager(nats.nc), inNamespace(await loadDefinitions(config.STREAMS_DIR), namespace));
-    const summary = await rebuildWarm({
+    const summary = await rebuildProjections({
       nc: nats.nc,
-      stream: streamName('EVENTS', namespace),
       scheme: { root: config.TIDEWAY_SUBJECT_ROOT, partitions: config.TIDEWAY_PARTITIONS },
+      streamName: (base) => streamName(base, namespace),
       databaseUrl: config.DATABASE_URL,
       schema: config.DATABASE_SCHEMA,
       migrationsDir: config.MIGRATIONS_DIR,
+      ...(redis ? { redis, hotPrefix: config.HOT_PREFIX } : {}),
+      scope: scope as RebuildScope,
       range,
       dropReplaced: values['drop-replaced'],
       onProgress: (p) => {
-        if (!started) {
-          bar.start(p.lastSeq, 0, { phase: p.phase, events: 0 });
-          started = true;
+        const id = `${p.projection} ${p.phase}`;
+        let b = bar.get(id);
+        if (!b) {
+          b = bars.create(p.lastSeq, 0, { projection: p.projection.padEnd(12), phase: p.phase.padEnd(8), events: 0 });
+          bar.set(id, b);
         }
-        bar.setTotal(p.lastSeq);
-        bar.update(p.seq, { phase: p.phase, events: p.events });
+        b.setTotal(p.lastSeq);
+        b.update(p.seq, { events: p.events });
       },
     });
-    bar.stop();
-    console.log(`
-warm projection ${summary.swapped ? 'rebuilt and swapped in' : 'replayed into a shadow (not swapped)'}
-  events replayed   ${summary.events}
-  rows / entities   ${summary.rows} / ${summary.entities}
-  checkpoint        ${summary.checkpoint}
-  checksum          ${summary.checksum}
-  schema            ${summary.swapped ? config.DATABASE_SCHEMA : summary.shadow}${summary.replaced ? ` (previous version kept as ${summary.replaced})` : ''}
-  took              ${summary.seconds.toFixed(1)} s`);
+    bars.stop();
+    console.log(`\n${summary.swapped ? 'rebuilt and swapped in' : 'replayed into shadows (bounded run: not swapped)'} in ${summary.seconds.toFixed(1)} s`);
+    for (const p of summary.projections) console.log(`  ${p.projection.padEnd(14)} ${String(p.events).padStart(10)} events   checkpoint ${p.checkpoint}`);
+    if (summary.warm) console.log(`  warm           ${summary.warm.events} rows, ${summary.warm.entities} entities, checksum ${summary.warm.checksum}${summary.shadowSchema ? ` (in schema ${summary.shadowSchema})` : ''}`);
+    if (summary.replacedSchema) console.log(`  previous warm tables kept in schema ${summary.replacedSchema} (drop it when satisfied)`);
+    if (summary.hot) console.log(`  hot            ${summary.hot.keys} keys, checksum ${summary.hot.sha256} (generation ${summary.hotPrefix})`);
     return 0;
   } finally {
-    bar.stop();
+    bars.stop();
+    await redis?.quit();
     await nats.nc.close();
   }
 }

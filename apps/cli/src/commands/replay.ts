@@ -1,111 +1,173 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Redis } from 'ioredis';
 import type { SubjectScheme } from '@tideway/events';
-import { projectionControlSubject, readBounded, replayInto, type ControlReply, type LogRange, type ReplayProgress } from '@tideway/projection';
-import { WarmProjection, acquireProjectionLock, dropSchema, migrateWarmStore, openWarmStore, swapSchemas, warmChecksum } from '@tideway/warm';
+import { HotGenerations, HotProjectionStore, hotChecksum, type HotChecksum } from '@tideway/hot';
+import {
+  projectionControlSubject,
+  readBounded,
+  replayInto,
+  type ControlReply,
+  type LogRange,
+  type ProjectionStore,
+  type ReplayProgress,
+  type WriterLock,
+} from '@tideway/projection';
+import {
+  WarmDerivedProjection,
+  WarmProjection,
+  acquireProjectionLock,
+  dropSchema,
+  migrateWarmStore,
+  openWarmStore,
+  swapProjectionTables,
+  warmChecksum,
+  type WarmStore,
+} from '@tideway/warm';
 
-export interface WarmRebuildOptions {
+/** What `tideway replay --projection` names: a tier (both of its projections) or all tiers. */
+export type RebuildScope = 'warm' | 'hot' | 'all';
+
+export interface RebuildOptions {
   readonly nc: NatsConnection;
-  readonly stream: string;
   readonly scheme: SubjectScheme;
+  /** The stream name of a base name in the deployment's namespace (`EVENTS` → `EVENTS_abc`). */
+  readonly streamName: (base: 'EVENTS' | 'DERIVED') => string;
   readonly databaseUrl: string;
-  /** The live schema. */
+  /** The live warm schema. */
   readonly schema: string;
   readonly migrationsDir: string;
+  /** Needed for the hot tier. */
+  readonly redis?: Redis;
+  /** The hot store's base prefix (HOT_PREFIX). */
+  readonly hotPrefix?: string;
+  readonly scope: RebuildScope;
   readonly range: LogRange;
-  /** Drop the replaced schema after the swap (default: keep it for rollback). */
+  /** Drop the replaced warm tables after the swap (default: keep them in `<schema>_replaced_<stamp>`). */
   readonly dropReplaced?: boolean;
-  readonly onProgress?: (p: ReplayProgress & { phase: 'replay' | 'catch-up' }) => void;
+  readonly onProgress?: (p: ReplayProgress & { projection: string; phase: 'replay' | 'catch-up' }) => void;
   readonly now?: Date;
 }
 
-export interface WarmRebuildSummary {
-  readonly projection: string;
-  readonly shadow: string;
+export interface RebuildSummary {
   readonly swapped: boolean;
-  /** The schema the live store was renamed to (kept for rollback unless dropped). */
-  readonly replaced?: string;
-  readonly events: number;
-  readonly checkpoint: number;
-  readonly checksum: string;
-  readonly rows: number;
-  readonly entities: number;
+  readonly projections: readonly { projection: string; events: number; checkpoint: number }[];
+  /** The shadow schema (kept when not swapped; dropped after a swap). */
+  readonly shadowSchema?: string;
+  /** The schema the replaced warm tables were moved to (kept for rollback unless dropped). */
+  readonly replacedSchema?: string;
+  /** The hot generation written (live after a swap). */
+  readonly hotPrefix?: string;
+  readonly warm?: { events: number; entities: number; checksum: string };
+  readonly hot?: HotChecksum;
   readonly seconds: number;
+}
+
+interface Target {
+  readonly projection: string;
+  readonly stream: 'EVENTS' | 'DERIVED';
+  readonly shadow: ProjectionStore;
 }
 
 async function control(nc: NatsConnection, subject: string, op: 'pause' | 'resume'): Promise<ControlReply | undefined> {
   try {
-    const reply = await nc.request(subject, JSON.stringify({ op }), { timeout: 30_000 });
-    return reply.json<ControlReply>();
+    return (await nc.request(subject, JSON.stringify({ op }), { timeout: 30_000 })).json<ControlReply>();
   } catch {
-    return undefined; // no live projector answers: nothing to pause
+    return undefined; // no live runner answers: nothing to pause
   }
 }
 
 /**
- * Rebuilds the warm projection into a shadow schema while the live one keeps serving, then swaps it in:
+ * Rebuilds projections from the log into shadow versions while the live ones keep serving, then swaps them in
+ * (warm: a shadow PostgreSQL schema whose projection tables replace the live ones; hot: a new Redis generation
+ * that the live pointer then names):
  *
- * 1. migrate a fresh shadow schema and replay the range into it through the same `WarmProjection.apply`;
- * 2. with an open end: pause the live projector (its current batch commits, it releases the writer lock), take
- *    the lock, catch the shadow up to the stream's head, swap the schemas in one transaction, release and resume
- *    the projector, which continues from the shadow's checkpoint.
+ * 1. replay the range into every shadow through the same `apply` the live runners use;
+ * 2. with an open end: pause the live runners over their control subjects (each commits its current batch and
+ *    releases its writer lock), take the locks, catch every shadow up to the streams' heads, swap, release, and
+ *    resume the runners — which reopen the stores and reposition their consumers at the new checkpoints.
  *
- * A bounded range (`toSeq`/`toTime`) is a batch job: the shadow is left in place, not swapped.
+ * A bounded range (`toSeq`/`toTime`) is a batch run into the shadows: nothing is swapped.
  */
-export async function rebuildWarm(options: WarmRebuildOptions): Promise<WarmRebuildSummary> {
+export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
   const started = Date.now();
   const stamp = (options.now ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14);
-  const shadowName = `${options.schema}_rebuild_${stamp}`;
-  const projectionName = 'warm-events';
   const bounded = options.range.toSeq !== undefined || options.range.toTime !== undefined;
+  const withWarm = options.scope === 'warm' || options.scope === 'all';
+  const withHot = options.scope === 'hot' || options.scope === 'all';
+  if (withHot && (!options.redis || !options.hotPrefix)) throw new Error('rebuilding the hot tier needs a Redis connection and its prefix');
 
-  const shadow = openWarmStore({ url: options.databaseUrl, schema: shadowName, max: 3, applicationName: 'tideway-replay' });
-  const live = openWarmStore({ url: options.databaseUrl, schema: options.schema, max: 2, applicationName: 'tideway-replay' });
-  try {
+  const shadowSchema = `${options.schema}_rebuild_${stamp}`;
+  const live: WarmStore = openWarmStore({ url: options.databaseUrl, schema: options.schema, max: 6, applicationName: 'tideway-replay' });
+  const shadow: WarmStore | undefined = withWarm ? openWarmStore({ url: options.databaseUrl, schema: shadowSchema, max: 3, applicationName: 'tideway-replay' }) : undefined;
+  const generations = withHot ? new HotGenerations(options.redis!, options.hotPrefix!) : undefined;
+  const hotShadow = generations?.shadowPrefix(stamp);
+
+  const targets: Target[] = [];
+  if (shadow) {
     await migrateWarmStore(shadow, options.migrationsDir);
-    const target = new WarmProjection(shadow, projectionName);
-    const read = await readBounded({ nc: options.nc, stream: options.stream, range: options.range });
-    let result = await replayInto(target, read, (p) => options.onProgress?.({ ...p, phase: 'replay' }));
-    let events = result.events;
-    if (bounded) {
-      const sum = await warmChecksum(shadow);
-      return { projection: projectionName, shadow: shadowName, swapped: false, events, checkpoint: result.checkpoint, checksum: sum.checksum, rows: sum.events, entities: sum.entities, seconds: (Date.now() - started) / 1000 };
+    targets.push({ projection: 'warm-events', stream: 'EVENTS', shadow: new WarmProjection(shadow, 'warm-events') });
+    targets.push({ projection: 'warm-derived', stream: 'DERIVED', shadow: new WarmDerivedProjection(shadow, 'warm-derived') });
+  }
+  if (hotShadow) {
+    targets.push({ projection: 'hot', stream: 'EVENTS', shadow: new HotProjectionStore({ redis: options.redis!, prefix: hotShadow, name: 'hot', derived: false }) });
+    targets.push({ projection: 'hot-derived', stream: 'DERIVED', shadow: new HotProjectionStore({ redis: options.redis!, prefix: hotShadow, name: 'hot-derived', entities: false }) });
+  }
+
+  const replay = async (t: Target, range: LogRange, phase: 'replay' | 'catch-up'): Promise<{ events: number; checkpoint: number }> => {
+    const read = await readBounded({ nc: options.nc, stream: options.streamName(t.stream), range });
+    return replayInto(t.shadow, read, (p) => options.onProgress?.({ ...p, projection: t.projection, phase }));
+  };
+
+  try {
+    const results = new Map<string, { events: number; checkpoint: number }>();
+    for (const t of targets) results.set(t.projection, await replay(t, options.range, 'replay'));
+
+    let replacedSchema: string | undefined;
+    if (!bounded) {
+      const paused: { subject: string; reply: ControlReply | undefined }[] = [];
+      const locks: WriterLock[] = [];
+      try {
+        for (const t of targets) {
+          const subject = projectionControlSubject(options.scheme, t.projection);
+          const reply = await control(options.nc, subject, 'pause');
+          if (reply && !reply.ok) throw new Error(`the live ${t.projection} runner refused to pause: ${reply.error}`);
+          paused.push({ subject, reply });
+        }
+        for (const t of targets) locks.push(await acquireProjectionLock(live, t.projection));
+        for (const t of targets) {
+          const before = results.get(t.projection)!;
+          const more = await replay(t, { fromSeq: (await t.shadow.checkpoint()) + 1 }, 'catch-up');
+          results.set(t.projection, { events: before.events + more.events, checkpoint: Math.max(before.checkpoint, more.checkpoint) });
+        }
+        if (shadow) {
+          replacedSchema = `${options.schema}_replaced_${stamp}`;
+          await swapProjectionTables(live, { live: options.schema, shadow: shadowSchema, retired: replacedSchema, projections: ['warm-events', 'warm-derived'] });
+        }
+        if (generations && hotShadow) {
+          const previous = await generations.promote(hotShadow);
+          if (previous !== hotShadow) await generations.retire(previous);
+        }
+      } finally {
+        for (const lock of locks) await lock.release();
+        for (const p of paused) if (p.reply) await control(options.nc, p.subject, 'resume');
+      }
+      if (shadow) await dropSchema(live, shadowSchema);
+      if (replacedSchema && options.dropReplaced) await dropSchema(live, replacedSchema);
     }
 
-    const subject = projectionControlSubject(options.scheme, projectionName);
-    const paused = await control(options.nc, subject, 'pause');
-    if (paused && !paused.ok) throw new Error(`the live projector refused to pause: ${paused.error}`);
-    let replaced: string | undefined;
-    try {
-      const lock = await acquireProjectionLock(live, projectionName);
-      try {
-        const catchUp = await readBounded({ nc: options.nc, stream: options.stream, range: { fromSeq: result.checkpoint + 1 } });
-        const more = await replayInto(target, catchUp, (p) => options.onProgress?.({ ...p, phase: 'catch-up' }));
-        events += more.events;
-        result = { ...result, checkpoint: more.checkpoint };
-        replaced = `${options.schema}_replaced_${stamp}`;
-        await swapSchemas(live, options.schema, shadowName, replaced);
-      } finally {
-        await lock.release();
-      }
-    } finally {
-      if (paused) await control(options.nc, subject, 'resume');
-    }
-    const sum = await warmChecksum(live);
-    if (options.dropReplaced && replaced) await dropSchema(live, replaced);
+    const warmStore = bounded ? shadow : live;
     return {
-      projection: projectionName,
-      shadow: shadowName,
-      swapped: true,
-      ...(options.dropReplaced ? {} : { replaced }),
-      events,
-      checkpoint: result.checkpoint,
-      checksum: sum.checksum,
-      rows: sum.events,
-      entities: sum.entities,
+      swapped: !bounded,
+      projections: targets.map((t) => ({ projection: t.projection, ...results.get(t.projection)! })),
+      ...(shadow && bounded ? { shadowSchema } : {}),
+      ...(replacedSchema && !options.dropReplaced ? { replacedSchema } : {}),
+      ...(hotShadow ? { hotPrefix: hotShadow } : {}),
+      ...(warmStore ? { warm: await warmChecksum(warmStore) } : {}),
+      ...(hotShadow ? { hot: await hotChecksum(options.redis!, hotShadow) } : {}),
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
-    await shadow.close();
+    await shadow?.close();
     await live.close();
   }
 }
