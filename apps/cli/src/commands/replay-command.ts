@@ -53,7 +53,7 @@ export async function replayCommand(argv: string[], config: CommonConfig): Promi
       schema: config.DATABASE_SCHEMA,
       migrationsDir: config.MIGRATIONS_DIR,
       ...(redis ? { redis, hotPrefix: config.HOT_PREFIX } : {}),
-      scope: scope as RebuildScope,
+      scope: scope,
       range,
       dropReplaced: values['drop-replaced'],
       onProgress: (p) => {
