@@ -2,8 +2,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { GenerationalHotStore, HOT_DERIVED_CONSUMER, HOT_PROJECTOR_CONSUMER, HotGenerations, type HotProjectionStoreOptions } from '@tideway/hot';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions, streamName, type Definitions } from '@tideway/nats';
-import { JobRunner, JobScheduler, dailyEntityAggregatesJob } from '@tideway/jobs';
-import { runProjection, type AcquireWriterLock, type ProjectionStore, type RunningProjection } from '@tideway/projection';
+import { createColdProjection, ensureColdBucket, migrateColdStore, openColdStore, s3Client, type ColdStore } from '@tideway/cold';
+import { JobRunner, JobScheduler, dailyEntityAggregatesJob, tieringJob, type JobDefinition } from '@tideway/jobs';
+import { ReopenableStore, runProjection, type AcquireWriterLock, type ProjectionStore, type RunningProjection } from '@tideway/projection';
 import { Counter, Gauge, createLogger, createMetricsRegistry, createServiceApp, listen, type RunningService } from '@tideway/service';
 import { WarmDerivedProjection, WarmProjection, acquireProjectionLock, isWarmStoreReady, migrateWarmStore, openWarmStore, type WarmStore } from '@tideway/warm';
 import type { ProjectionName, ProjectorConfig } from './config.ts';
@@ -28,7 +29,7 @@ function hotOptions(config: ProjectorConfig, redis: Redis): Omit<HotProjectionSt
   };
 }
 
-function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore, redis: () => Redis): ProjectionPlan {
+function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore, redis: () => Redis, cold: () => ColdStore): ProjectionPlan {
   switch (name) {
     case 'warm':
       return { store: new WarmProjection(warm), stream: 'EVENTS', consumer: 'warm-projector', maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
@@ -40,6 +41,11 @@ function plan(name: ProjectionName, config: ProjectorConfig, warm: WarmStore, re
       const r = redis();
       const store = new GenerationalHotStore(new HotGenerations(r, config.HOT_PREFIX), { ...hotOptions(config, r), name: 'hot', derived: false });
       return { store, stream: 'EVENTS', consumer: HOT_PROJECTOR_CONSUMER, maxBatch: config.PROJECTOR_BATCH, maxWaitMs: config.PROJECTOR_MAX_WAIT_MS };
+    }
+    case 'cold': {
+      // Rebuilt on reopen: the cold projection caches open objects, which a rebuild swap invalidates.
+      const store = new ReopenableStore(() => createColdProjection({ store: cold(), prefix: config.COLD_PREFIX }));
+      return { store, stream: 'EVENTS', consumer: 'cold-archiver', maxBatch: config.COLD_BATCH, maxWaitMs: config.COLD_MAX_WAIT_MS };
     }
     case 'hot-derived': {
       const r = redis();
@@ -76,7 +82,17 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
   const handled = new Counter({ name: 'tideway_projection_events_total', help: 'Events handled per projection, by outcome', labelNames: ['projection', 'outcome'], registers: [metrics] });
   const checkpoints = new Gauge({ name: 'tideway_projection_checkpoint_seq', help: 'Last stream sequence committed per projection', labelNames: ['projection'], registers: [metrics] });
   let redis: Redis | undefined; // connected only when a hot projection runs
-  const plans = config.PROJECTIONS.map((name) => plan(name, config, warm, () => (redis ??= new Redis(config.REDIS_URL))));
+  let cold: ColdStore | undefined; // opened only when the cold projection runs
+  if (config.PROJECTIONS.includes('cold')) {
+    if (!config.S3_ENDPOINT) throw new Error('invalid configuration:\n  S3_ENDPOINT: required by the cold projection');
+    const s3 = s3Client({ endpoint: config.S3_ENDPOINT, accessKey: config.S3_ACCESS_KEY, secretKey: config.S3_SECRET_KEY, region: config.S3_REGION });
+    cold = openColdStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, s3, bucket: config.COLD_BUCKET });
+    await migrateColdStore(cold, `${config.MIGRATIONS_DIR}/cold`);
+    await ensureColdBucket(cold, config.S3_REGION);
+  }
+  const plans = config.PROJECTIONS.map((name) =>
+    plan(name, config, warm, () => (redis ??= new Redis(config.REDIS_URL)), () => cold!),
+  );
   new Gauge({
     name: 'tideway_projection_consumer_pending',
     help: 'Messages not yet committed per projection (consumer lag)',
@@ -125,7 +141,13 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
   let schedulerLock: Awaited<ReturnType<typeof acquireProjectionLock>> | undefined;
   const schedulerAbort = new AbortController();
   if (config.PROJECTOR_JOBS === 'on') {
-    const runner = new JobRunner({ nc: nats.nc, stream, scheme, warm, jobs: [dailyEntityAggregatesJob()] });
+    const jobs: JobDefinition[] = [dailyEntityAggregatesJob()];
+    if (cold) {
+      const day = 86_400_000;
+      const byTypeMs = Object.fromEntries(Object.entries(config.WARM_RETENTION_BY_TYPE).map(([t, d]) => [t, d * day]));
+      jobs.push(tieringJob({ archive: { store: cold, prefix: config.COLD_PREFIX }, retention: { defaultMs: config.WARM_RETENTION_DAYS * day, byTypeMs } }));
+    }
+    const runner = new JobRunner({ nc: nats.nc, stream, scheme, warm, jobs });
     void acquireProjectionLock(warm, 'jobs-scheduler', { signal: schedulerAbort.signal, pollMs: 5_000 })
       .then(async (lock) => {
         schedulerLock = lock;
@@ -157,6 +179,7 @@ export async function startProjector(config: ProjectorConfig, options: { handleS
       for (const r of running) await r.stop();
       await nats.nc.drain();
       await warm.close();
+      await cold?.close();
       await redis?.quit();
     },
   });

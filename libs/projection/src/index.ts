@@ -10,3 +10,4 @@ export {
   type ControlReply,
 } from './runner.ts';
 export { readBounded, replayInto, parseBound, type LogRange, type BoundedRead, type BoundedReadOptions, type ArchiveSource, type ReplayProgress } from './replay.ts';
+export { ReopenableStore } from './reopenable.ts';
