@@ -69,7 +69,9 @@ function consumerConfig(defs: Definitions, stream: string, durable: string) {
 export async function startProjector(config: ProjectorConfig, options: { handleSignals?: boolean } = {}): Promise<RunningService> {
   const logger = createLogger('projector', config.LOG_LEVEL);
   const metrics = createMetricsRegistry('projector');
-  const warm = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 6, applicationName: 'tideway-projector' });
+  // Each writer lock (one per projection, one for the job scheduler) holds a reserved connection for the life of
+  // the process; the rest of the pool serves the writes.
+  const warm = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 4 + config.PROJECTIONS.length + 1, applicationName: 'tideway-projector' });
   await migrateWarmStore(warm, config.MIGRATIONS_DIR);
   const nats = await connectNats({ servers: config.NATS_URL, name: 'tideway-projector' });
   const namespace = { subjectRoot: config.TIDEWAY_SUBJECT_ROOT, streamSuffix: config.TIDEWAY_STREAM_SUFFIX };
