@@ -10,6 +10,7 @@
  *   tideway ingest <file>     load a CSV/NDJSON/JSON/Parquet file through the gateway
  *   tideway keys …            create, list and revoke API keys
  *   tideway quarantine …      list, show, resubmit and reject quarantined items
+ *   tideway process …         bounded replay of a stream-processing pipeline; pipeline checkpoints
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { applyDefinitions, connectNats, inNamespace, loadDefinitions } from '@tideway/nats';
@@ -18,6 +19,7 @@ import { migrateWarmStore, openWarmStore } from '@tideway/warm';
 import { ingestCommand } from './commands/ingest.ts';
 import { jobsCommand } from './commands/jobs.ts';
 import { keysCommand } from './commands/keys.ts';
+import { processCommand } from './commands/process.ts';
 import { quarantineCommand } from './commands/quarantine.ts';
 import { replayCommand } from './commands/replay-command.ts';
 
@@ -26,7 +28,7 @@ const USAGE = `usage: tideway <command>
   streams apply     create or update the streams and consumers defined in streams/ (reports drift)
   streams status    messages per stream, pending per consumer
   migrate           apply the warm store's SQL migrations
-  replay --projection <warm|hot|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
+  replay --projection <warm|hot|cold|all> [--from <seq|time>] [--to <seq|time>] [--drop-replaced]
                     rebuild a projection from the log into a shadow, then swap it in
   jobs list|runs|run <name>|rerun <id>
                     scheduled batch jobs (bounded replays) and their recorded runs
@@ -36,6 +38,9 @@ const USAGE = `usage: tideway <command>
                     API keys (tenant + scopes ingest/query/admin), straight in PostgreSQL
   quarantine list|show|resubmit|reject
                     quarantined items, through the gateway's API
+  process replay --pipeline <name> [--from <seq|time>] [--to <seq|time>] [--out f] [--publish]
+                    run a stream-processing pipeline over a range of the log (batch mode; tideway process --help)
+  process status    pipeline checkpoints per partition
 
 Connection settings come from the environment (NATS_URL, DATABASE_URL, ...; see the README).`;
 
@@ -73,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'ingest') return ingestCommand(argv.slice(1), process.env);
   if (command === 'keys') return keysCommand(argv.slice(1), config);
   if (command === 'quarantine') return quarantineCommand(argv.slice(1), process.env);
+  if (command === 'process') return processCommand(argv.slice(1), process.env);
   if (command === 'migrate') {
     const store = openWarmStore({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 1 });
     try {

@@ -2,9 +2,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildProjections, type RebuildScope } from '@tideway/cli';
+import { ColdArchiveReader, openColdStore, readColdCheckpoint, s3Client, type ColdStore } from '@tideway/cold';
 import { HotGenerations, hotChecksum } from '@tideway/hot';
 import { streamName } from '@tideway/nats';
-import { cleanupRedisPrefix, redisPrefix, waitFor } from '@tideway/testing';
+import { cleanupRedisPrefix, redisPrefix, uniqueSuffix, waitFor } from '@tideway/testing';
 import { dropSchema, warmChecksum } from '@tideway/warm';
 import { postEvents, sensorEvents, startPlatform, waitForWarmCount, type Platform } from './platform.ts';
 
@@ -14,17 +15,28 @@ describe('tideway replay: rebuild projections into shadows and swap them in', ()
   let redis: Redis;
   const hotBase = redisPrefix();
   let generations: HotGenerations;
+  let cold: ColdStore;
+  const bucket = `t-${uniqueSuffix()}`;
 
   beforeAll(async () => {
     platform = await startPlatform({ projector: false });
-    platform.env['PROJECTIONS'] = 'warm,derived,hot,hot-derived';
-    platform.env['HOT_PREFIX'] = hotBase;
+    Object.assign(platform.env, { PROJECTIONS: 'warm,derived,hot,hot-derived,cold', HOT_PREFIX: hotBase, COLD_BUCKET: bucket, COLD_BATCH: '5000', COLD_MAX_WAIT_MS: '1000' });
     await platform.startProjector();
     nc = await connect({ servers: platform.env['NATS_URL']! });
     redis = new Redis(platform.env['REDIS_URL']!);
     generations = new HotGenerations(redis, hotBase);
+    const s3 = s3Client({ endpoint: platform.env['S3_ENDPOINT']!, accessKey: platform.env['S3_ACCESS_KEY']!, secretKey: platform.env['S3_SECRET_KEY']!, region: 'us-east-1' });
+    cold = openColdStore({ url: platform.env['DATABASE_URL']!, schema: platform.env['DATABASE_SCHEMA']!, s3, bucket });
   });
   afterAll(async () => {
+    await platform?.stopProjector();
+    if (cold) {
+      const names: string[] = [];
+      for await (const o of cold.s3.listObjectsV2(bucket, '', true) as AsyncIterable<{ name: string }>) names.push(o.name);
+      for (let i = 0; i < names.length; i += 500) await cold.s3.removeObjects(bucket, names.slice(i, i + 500));
+      await cold.s3.removeBucket(bucket);
+      await cold.close();
+    }
     await nc?.close();
     await platform?.[Symbol.asyncDispose]();
     if (redis) {
@@ -43,6 +55,7 @@ describe('tideway replay: rebuild projections into shadows and swap them in', ()
       migrationsDir: platform.env['MIGRATIONS_DIR']!,
       redis,
       hotPrefix: hotBase,
+      cold,
       scope,
       range,
       dropReplaced: true,
@@ -50,6 +63,13 @@ describe('tideway replay: rebuild projections into shadows and swap them in', ()
 
   async function hotLive(): Promise<{ keys: number; sha256: string }> {
     return hotChecksum(redis, await generations.live());
+  }
+
+  async function coldContent(): Promise<{ ids: string[]; objects: string[] }> {
+    const ids: string[] = [];
+    for await (const e of new ColdArchiveReader({ store: cold }).events({ order: 'seq' })) ids.push(e.event.id);
+    const objects = (await cold.sql<{ key: string; checksum: string }[]>`select key, sha256 as checksum from cold_objects where projection = 'cold-events' order by key`).map((o) => `${o.key.replace(/^.*?tenant=/, '')}:${o.checksum}`);
+    return { ids, objects };
   }
 
   async function hotCheckpoint(): Promise<number> {
@@ -73,18 +93,22 @@ describe('tideway replay: rebuild projections into shadows and swap them in', ()
     let ingesting = true;
     let round = 0;
     const live = (async () => {
-      while (ingesting) acked.push(...(await post(sensorEvents(100, `live${round++}`))));
+      while (ingesting && round < 12) acked.push(...(await post(sensorEvents(100, `live${round++}`))));
     })();
     const summary = await rebuild('all');
     ingesting = false;
     await live;
     expect(summary.swapped).toBe(true);
-    expect(summary.projections.map((p) => p.projection)).toEqual(['warm-events', 'warm-derived', 'hot', 'hot-derived']);
+    expect(summary.projections.map((p) => p.projection)).toEqual(['warm-events', 'warm-derived', 'hot', 'hot-derived', 'cold-events']);
     expect(await generations.live()).toBe(summary.hotPrefix);
 
     await waitForWarmCount(platform, acked.length);
     const head = await platform.streamMessages();
     await waitFor(async () => (await hotCheckpoint()) === head, { timeoutMs: 30_000 });
+    await waitFor(async () => (await readColdCheckpoint(cold.sql, 'cold-events')) === head, { timeoutMs: 30_000 });
+    const archived = await coldContent();
+    expect(archived.ids.length).toBe(acked.length);
+    expect(new Set(archived.ids)).toEqual(new Set(acked));
     const rows = await platform.store.sql<{ id: string; n: number }[]>`select id, count(*)::int as n from events group by id`;
     expect(rows.every((r) => r.n === 1)).toBe(true);
     expect(new Set(rows.map((r) => r.id))).toEqual(new Set(acked));
@@ -100,11 +124,13 @@ describe('tideway replay: rebuild projections into shadows and swap them in', ()
     expect(incrementalHot.keys).toBeGreaterThan(0);
     await dropSchema(platform.store, clean.shadowSchema!);
     await generations.retire(clean.hotPrefix!);
-  });
+  }, 180_000);
 
-  it('restores a truncated warm table and a flushed Redis to the same checksums', async () => {
+  it('restores a truncated warm table, a flushed Redis and an emptied archive to the same content', async () => {
     const warmBefore = await warmChecksum(platform.store);
     const hotBefore = await hotLive();
+    const coldBefore = await coldContent();
+    await cold.sql`delete from cold_objects where projection = 'cold-events'`;
     await platform.store.sql`truncate events, entity_state`;
     await generations.retire(await generations.live());
     expect((await warmChecksum(platform.store)).events).toBe(0);
@@ -114,5 +140,6 @@ describe('tideway replay: rebuild projections into shadows and swap them in', ()
     expect(summary.swapped).toBe(true);
     expect(await warmChecksum(platform.store)).toEqual(warmBefore);
     expect((await hotLive()).sha256).toBe(hotBefore.sha256);
-  });
+    expect(await coldContent()).toEqual(coldBefore);
+  }, 120_000);
 });

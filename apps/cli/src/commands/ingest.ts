@@ -209,13 +209,13 @@ export async function ingestCommand(
   };
 
   const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
+  let failure: Error | undefined;
   const dispatch = async (batch: Batch): Promise<void> => {
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
     const task = send(batch)
       .catch((error: unknown) => {
-        failure ??= error;
+        failure ??= error instanceof Error ? error : new Error(String(error));
       })
       .finally(() => {
         inFlight.delete(task);

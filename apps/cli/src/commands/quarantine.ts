@@ -11,6 +11,22 @@ export const QUARANTINE_USAGE = `usage: tideway quarantine <list | show <id> | r
 
 Uses the gateway's API: --url (default $TIDEWAY_INGEST_URL or http://127.0.0.1:8080), --key (default $TIDEWAY_API_KEY).`;
 
+/** What the CLI reads of the quarantine API's answers. */
+interface ItemView {
+  readonly id: string;
+  readonly status: string;
+  readonly reason: string;
+  readonly channel: string;
+  readonly received_at: string;
+  readonly issues?: readonly { readonly pointer: string; readonly message: string }[];
+}
+interface ApiBody {
+  readonly detail?: string;
+  readonly items?: readonly ItemView[];
+  readonly next_after?: string | null;
+  readonly resolution?: { readonly event: { readonly id: string; readonly seq: number; readonly duplicate: boolean } };
+}
+
 /** `tideway quarantine …`. */
 export async function quarantineCommand(
   argv: string[],
@@ -38,7 +54,11 @@ export async function quarantineCommand(
   }
   const base = (values.url ?? env['TIDEWAY_INGEST_URL'] ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
   const key = values.key ?? env['TIDEWAY_API_KEY'];
-  const call = async (method: string, path: string, body?: string): Promise<{ status: number; body: any }> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: string,
+  ): Promise<{ status: number; body: ApiBody | undefined }> => {
     const response = await fetch(`${base}${path}`, {
       method,
       headers: {
@@ -48,9 +68,9 @@ export async function quarantineCommand(
       ...(body === undefined ? {} : { body }),
     });
     const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+    return { status: response.status, body: text ? (JSON.parse(text) as ApiBody) : undefined };
   };
-  const fail = (res: { status: number; body: any }): number => {
+  const fail = (res: { status: number; body: ApiBody | undefined }): number => {
     console.error(`tideway quarantine: ${res.status} ${res.body?.detail ?? JSON.stringify(res.body)}`);
     return 1;
   };
@@ -63,13 +83,13 @@ export async function quarantineCommand(
     if (res.status !== 200) return fail(res);
     if (values.json) console.log(JSON.stringify(res.body, null, 2));
     else {
-      for (const item of res.body.items as any[]) {
+      for (const item of res.body?.items ?? []) {
         const issue = item.issues?.[0] ? `${item.issues[0].pointer} ${item.issues[0].message}` : '';
         console.log(
           `${String(item.id).padEnd(8)} ${String(item.status).padEnd(12)} ${String(item.reason).padEnd(12)} ${String(item.channel).padEnd(8)} ${item.received_at}  ${issue}`,
         );
       }
-      if (res.body.next_after) console.error(`more: --after ${res.body.next_after}`);
+      if (res.body?.next_after) console.error(`more: --after ${res.body.next_after}`);
     }
     return 0;
   }
@@ -88,7 +108,8 @@ export async function quarantineCommand(
     const body = values.file ? await readFile(values.file, 'utf8') : '';
     const res = await call('POST', `/v1/quarantine/${encodeURIComponent(id)}/resubmit`, body);
     if (res.status !== 200) return fail(res);
-    const event = res.body.resolution.event;
+    const event = res.body?.resolution?.event;
+    if (event === undefined) return fail(res);
     console.log(
       `resubmitted ${id} as event ${event.id} (seq ${event.seq}${event.duplicate ? ', already stored' : ''})`,
     );

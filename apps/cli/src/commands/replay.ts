@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Redis } from 'ioredis';
 import type { SubjectScheme } from '@tideway/events';
+import { createColdProjection, type ColdStore } from '@tideway/cold';
 import { HotGenerations, HotProjectionStore, hotChecksum, type HotChecksum } from '@tideway/hot';
 import {
   projectionControlSubject,
@@ -24,8 +25,8 @@ import {
   type WarmStore,
 } from '@tideway/warm';
 
-/** What `tideway replay --projection` names: a tier (both of its projections) or all tiers. */
-export type RebuildScope = 'warm' | 'hot' | 'all';
+/** What `tideway replay --projection` names: a tier (all of its projections) or all tiers. */
+export type RebuildScope = 'warm' | 'hot' | 'cold' | 'all';
 
 export interface RebuildOptions {
   readonly nc: NatsConnection;
@@ -40,6 +41,9 @@ export interface RebuildOptions {
   readonly redis?: Redis;
   /** The hot store's base prefix (HOT_PREFIX). */
   readonly hotPrefix?: string;
+  /** Needed for the cold tier: the archive's store (manifest in the live schema) and its key prefix. */
+  readonly cold?: ColdStore;
+  readonly coldPrefix?: string;
   readonly scope: RebuildScope;
   readonly range: LogRange;
   /** Drop the replaced warm tables after the swap (default: keep them in `<schema>_replaced_<stamp>`). */
@@ -57,6 +61,8 @@ export interface RebuildSummary {
   readonly replacedSchema?: string;
   /** The hot generation written (live after a swap). */
   readonly hotPrefix?: string;
+  /** The cold projection name the rebuild wrote (renamed to the live name by a swap) and its key prefix. */
+  readonly coldShadow?: { readonly name: string; readonly prefix: string; readonly objects: number };
   readonly warm?: { events: number; entities: number; checksum: string };
   readonly hot?: HotChecksum;
   readonly seconds: number;
@@ -94,7 +100,10 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   const bounded = options.range.toSeq !== undefined || options.range.toTime !== undefined;
   const withWarm = options.scope === 'warm' || options.scope === 'all';
   const withHot = options.scope === 'hot' || options.scope === 'all';
+  const withCold = options.scope === 'cold' || options.scope === 'all';
   if (withHot && (!options.redis || !options.hotPrefix)) throw new Error('rebuilding the hot tier needs a Redis connection and its prefix');
+  if (withCold && !options.cold) throw new Error('rebuilding the cold tier needs the cold store (S3_ENDPOINT)');
+  const coldShadow = withCold ? { name: `cold-events-r${stamp}`, prefix: `rebuilds/${stamp}/${options.coldPrefix ?? 'events'}` } : undefined;
 
   const shadowSchema = `${options.schema}_rebuild_${stamp}`;
   const live: WarmStore = openWarmStore({ url: options.databaseUrl, schema: options.schema, max: 6, applicationName: 'tideway-replay' });
@@ -111,6 +120,10 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   if (hotShadow) {
     targets.push({ projection: 'hot', stream: 'EVENTS', shadow: new HotProjectionStore({ redis: options.redis!, prefix: hotShadow, name: 'hot', derived: false }) });
     targets.push({ projection: 'hot-derived', stream: 'DERIVED', shadow: new HotProjectionStore({ redis: options.redis!, prefix: hotShadow, name: 'hot-derived', entities: false }) });
+  }
+
+  if (coldShadow && options.cold) {
+    targets.push({ projection: 'cold-events', stream: 'EVENTS', shadow: createColdProjection({ store: options.cold, name: coldShadow.name, prefix: coldShadow.prefix }) });
   }
 
   const replay = async (t: Target, range: LogRange, phase: 'replay' | 'catch-up'): Promise<{ events: number; checkpoint: number }> => {
@@ -143,6 +156,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
           replacedSchema = `${options.schema}_replaced_${stamp}`;
           await swapProjectionTables(live, { live: options.schema, shadow: shadowSchema, retired: replacedSchema, projections: ['warm-events', 'warm-derived'] });
         }
+        if (coldShadow && options.cold) await swapColdProjection(options.cold, coldShadow.name, `cold-events-replaced-${stamp}`, options.dropReplaced ?? false);
         if (generations && hotShadow) {
           const previous = await generations.promote(hotShadow);
           if (previous !== hotShadow) await generations.retire(previous);
@@ -162,6 +176,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
       ...(shadow && bounded ? { shadowSchema } : {}),
       ...(replacedSchema && !options.dropReplaced ? { replacedSchema } : {}),
       ...(hotShadow ? { hotPrefix: hotShadow } : {}),
+      ...(coldShadow && options.cold ? { coldShadow: { ...coldShadow, objects: await countColdObjects(options.cold, bounded ? coldShadow.name : 'cold-events') } } : {}),
       ...(warmStore ? { warm: await warmChecksum(warmStore) } : {}),
       ...(hotShadow ? { hot: await hotChecksum(options.redis!, hotShadow) } : {}),
       seconds: (Date.now() - started) / 1000,
@@ -171,3 +186,33 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     await live.close();
   }
 }
+
+const COLD_TABLES = ['cold_objects', 'cold_checkpoints', 'cold_columns'] as const;
+
+/**
+ * Swaps a rebuilt cold projection in: in one transaction the live manifest rows (`cold-events`) are renamed to
+ * `retired` and the shadow's to `cold-events`. Readers take object keys from the manifest, so they follow at once.
+ * With `drop`, the retired objects and rows are deleted afterwards.
+ */
+async function swapColdProjection(cold: ColdStore, shadowName: string, retired: string, drop: boolean): Promise<void> {
+  await cold.sql.begin(async (tx) => {
+    for (const table of COLD_TABLES) {
+      await tx.unsafe(`update ${table} set projection = $1 where projection = 'cold-events'`, [retired]);
+      await tx.unsafe(`update ${table} set projection = 'cold-events' where projection = $1`, [shadowName]);
+    }
+  });
+  if (!drop) return;
+  const keys = (await cold.sql<{ key: string }[]>`select key from cold_objects where projection = ${retired}`).map((r) => r.key);
+  const live = new Set((await cold.sql<{ key: string }[]>`select key from cold_objects where projection = 'cold-events'`).map((r) => r.key));
+  const orphans = keys.filter((k) => !live.has(k));
+  for (let i = 0; i < orphans.length; i += 1000) await cold.s3.removeObjects(cold.bucket, orphans.slice(i, i + 1000));
+  await cold.sql.begin(async (tx) => {
+    for (const table of COLD_TABLES) await tx.unsafe(`delete from ${table} where projection = $1`, [retired]);
+  });
+}
+
+async function countColdObjects(cold: ColdStore, projection: string): Promise<number> {
+  const [row] = await cold.sql<{ n: number }[]>`select count(*)::int as n from cold_objects where projection = ${projection}`;
+  return row?.n ?? 0;
+}
+
