@@ -9,7 +9,7 @@ import { parseBound } from '@tideway/projection';
 import { parseEnv } from '@tideway/service';
 import type { commonEnv } from '@tideway/service';
 import type { z } from 'zod';
-import { rebuildProjections, type RebuildScope } from './replay.ts';
+import { rebuildProjections } from './replay.ts';
 
 type CommonConfig = { [K in keyof typeof commonEnv]: z.infer<(typeof commonEnv)[K]> };
 
