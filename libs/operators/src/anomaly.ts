@@ -4,7 +4,8 @@
  */
 import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { CombinedDetector, DEFAULT_DETECTOR_OPTIONS, restoreDetector, type AnomalyDetector } from './detectors.ts';
-import { requireOption } from './errors.ts';
+import { requireOption, requireSnapshot } from './errors.ts';
+import type { StateSlot } from './state.ts';
 import type { InvalidEvent, Json } from './types.ts';
 import { readKey, readNumber, readTime } from './validate.ts';
 
@@ -43,6 +44,11 @@ export interface AnomalyScoresOptions<E> {
   readonly restore?: Readonly<Record<string, Json>>;
   /** Each notification emits a {@link DetectorCheckpoint} of all detectors, in order with the scores. */
   readonly checkpoint?: Observable<unknown>;
+  /**
+   * Out-of-band checkpointing (see `StateRegistry`): the detectors start from `state.initial` (which takes
+   * precedence over `restore`) and are reported through the slot as `{ key: detector snapshot }`.
+   */
+  readonly state?: StateSlot;
 }
 
 /**
@@ -63,13 +69,17 @@ export function anomalyScores<E>(
   return (source) =>
     new Observable((subscriber) => {
       const detectors = new Map<string, AnomalyDetector>();
-      for (const [key, json] of Object.entries(options.restore ?? {})) detectors.set(key, restoreDetector(json));
+      const initial = options.state?.initial ?? options.restore ?? {};
+      requireSnapshot(typeof initial === 'object' && initial !== null && !Array.isArray(initial), 'anomaly scores snapshot must be an object');
+      for (const [key, json] of Object.entries(initial as Readonly<Record<string, Json>>)) detectors.set(key, restoreDetector(json));
+      const snapshotAll = (): Record<string, Json> => {
+        const snapshot: Record<string, Json> = {};
+        for (const key of [...detectors.keys()].sort()) snapshot[key] = (detectors.get(key) as AnomalyDetector).snapshot();
+        return snapshot;
+      };
+      const unbind = options.state?.bind(snapshotAll);
       const checkpointSub = options.checkpoint?.subscribe({
-        next: () => {
-          const snapshot: Record<string, Json> = {};
-          for (const [key, d] of detectors) snapshot[key] = d.snapshot();
-          subscriber.next({ kind: 'checkpoint', detectors: snapshot });
-        },
+        next: () => subscriber.next({ kind: 'checkpoint', detectors: snapshotAll() }),
         error: (err: unknown) => subscriber.error(err),
       });
       const sub = source.subscribe({
@@ -106,6 +116,7 @@ export function anomalyScores<E>(
       return () => {
         sub.unsubscribe();
         checkpointSub?.unsubscribe();
+        unbind?.();
       };
     });
 }
@@ -169,6 +180,8 @@ export interface AlertsOptions {
   readonly clock?: 'event' | 'processing';
   /** Clock for `processing` time. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /** Checkpointable state (see `StateRegistry`): each key's last alert time and suppressed count. */
+  readonly state?: StateSlot;
 }
 
 /** What {@link alerts} makes of each input kind. */
@@ -188,7 +201,23 @@ export function alerts<T extends { readonly kind: string }>(options: AlertsOptio
   return (source) =>
     new Observable<AlertsOutput<T>>((subscriber) => {
       const last = new Map<string, { at: number; suppressed: number }>();
-      return source.subscribe({
+      const initial = options.state?.initial;
+      if (initial !== undefined) {
+        requireSnapshot(typeof initial === 'object' && initial !== null && !Array.isArray(initial), 'alerts snapshot must be an object');
+        for (const [key, entry] of Object.entries(initial as Readonly<Record<string, Json>>)) {
+          requireSnapshot(Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'number' && typeof entry[1] === 'number', `bad alerts snapshot entry for ${key}`);
+          last.set(key, { at: entry[0], suppressed: entry[1] });
+        }
+      }
+      const unbind = options.state?.bind(() => {
+        const out: Record<string, Json> = {};
+        for (const key of [...last.keys()].sort()) {
+          const entry = last.get(key) as { at: number; suppressed: number };
+          out[key] = [entry.at, entry.suppressed];
+        }
+        return out;
+      });
+      const sub = source.subscribe({
         next: (item) => {
           if (item.kind !== 'anomaly') return subscriber.next(item as AlertsOutput<T>);
           const anomaly = item as unknown as AnomalyEvent<unknown>;
@@ -204,5 +233,9 @@ export function alerts<T extends { readonly kind: string }>(options: AlertsOptio
         error: (err: unknown) => subscriber.error(err),
         complete: () => subscriber.complete(),
       });
+      return () => {
+        sub.unsubscribe();
+        unbind?.();
+      };
     });
 }

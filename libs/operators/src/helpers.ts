@@ -18,9 +18,11 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
-import { requireOption } from './errors.ts';
-import { InvalidReason, type Accessors, type InvalidEvent } from './types.ts';
+import { requireOption, requireSnapshot } from './errors.ts';
+import { fromJsonNumber, jsonNumber, type StateSlot } from './state.ts';
+import { InvalidReason, type Accessors, type InvalidEvent, type Json } from './types.ts';
 import { readKey, readNumber, readRaw, readTime } from './validate.ts';
+import type { LateEvent } from './windows.ts';
 
 /** An event whose key, event time and value were read and checked. */
 export interface ValidEvent<E> {
@@ -178,6 +180,8 @@ export interface DedupeOptions {
   readonly ttlMs?: number;
   /** Clock for `ttlMs`. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /** Checkpointable state (see `StateRegistry`): the remembered ids with the time each was first seen. */
+  readonly state?: StateSlot;
 }
 
 /**
@@ -197,7 +201,16 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
     new Observable<E>((subscriber) => {
       // Insertion-ordered: the first entry is always the oldest, so eviction is O(1) per id.
       const seen = new Map<string, number>();
-      return source.subscribe({
+      const initial = options.state?.initial;
+      if (initial !== undefined) {
+        requireSnapshot(Array.isArray(initial), 'dedupe snapshot must be an array of [id, time] pairs');
+        for (const entry of initial as readonly Json[]) {
+          requireSnapshot(Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && typeof entry[1] === 'number', 'bad dedupe snapshot entry');
+          seen.set(entry[0], entry[1]);
+        }
+      }
+      const unbind = options.state?.bind(() => [...seen].map(([k, at]) => [k, at]));
+      const sub = source.subscribe({
         next: (event) => {
           const raw = readRaw(event, id);
           const value = raw.ok ? raw.value : undefined;
@@ -221,5 +234,68 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
         error: (err: unknown) => subscriber.error(err),
         complete: () => subscriber.complete(),
       });
+      return () => {
+        sub.unsubscribe();
+        unbind?.();
+      };
+    });
+}
+
+/** Options of {@link lateGate}. */
+export interface LateGateOptions<E> {
+  /** The key reported on late events. */
+  readonly key: (event: E) => string;
+  /** Event time in ms. Elements whose time cannot be read pass through (validate first). */
+  readonly eventTime: (event: E) => number;
+  /** The watermark trails the largest event time seen by this much. Default 0. */
+  readonly maxOutOfOrdernessMs?: number;
+  /** Events up to this far behind the watermark still pass. Default 0. */
+  readonly allowedLatenessMs?: number;
+  /** Checkpointable state (see `StateRegistry`): the largest event time seen. */
+  readonly state?: StateSlot;
+}
+
+/**
+ * Event-time admission for operators that have no windows of their own (e.g. anomaly scoring): tracks the
+ * watermark (largest event time − `maxOutOfOrdernessMs`) from the elements alone, passes elements whose time is
+ * at least watermark − `allowedLatenessMs`, and turns older ones into `late` side outputs (reason
+ * `before-watermark-horizon`). The result depends only on the order of the elements, never on a clock.
+ *
+ * @example
+ * valid$.pipe(lateGate({ key: (v) => v.key, eventTime: (v) => v.time, maxOutOfOrdernessMs: 5_000 }));
+ */
+export function lateGate<E>(options: LateGateOptions<E>): OperatorFunction<E, E | LateEvent<E>> {
+  const bound = options.maxOutOfOrdernessMs ?? 0;
+  const lateness = options.allowedLatenessMs ?? 0;
+  requireOption(Number.isFinite(bound) && bound >= 0, `maxOutOfOrdernessMs must be a finite number ≥ 0, got ${bound}`);
+  requireOption(Number.isFinite(lateness) && lateness >= 0, `allowedLatenessMs must be a finite number ≥ 0, got ${lateness}`);
+  return (source) =>
+    new Observable<E | LateEvent<E>>((subscriber) => {
+      let maxTime = -Infinity;
+      const initial = options.state?.initial;
+      if (initial !== undefined) {
+        requireSnapshot(typeof initial === 'object' && initial !== null && !Array.isArray(initial), 'late gate snapshot must be an object');
+        maxTime = fromJsonNumber((initial as { readonly [k: string]: Json })['maxEventTime'], -Infinity);
+      }
+      const unbind = options.state?.bind(() => ({ maxEventTime: jsonNumber(maxTime) }));
+      const sub = source.subscribe({
+        next: (event) => {
+          const time = readTime(event, options.eventTime);
+          if (!time.ok) return subscriber.next(event);
+          const watermark = maxTime - bound;
+          if (time.value < watermark - lateness) {
+            const key = readKey(event, options.key);
+            return subscriber.next({ kind: 'late', event, key: key.ok ? key.value : '', eventTime: time.value, watermark, reason: 'before-watermark-horizon' });
+          }
+          if (time.value > maxTime) maxTime = time.value;
+          subscriber.next(event);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        sub.unsubscribe();
+        unbind?.();
+      };
     });
 }

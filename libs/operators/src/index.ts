@@ -36,6 +36,7 @@ export {
   type WindowTrigger,
   type WindowResult,
   type LateEvent,
+  type LateReason,
   type WatermarkAdvance,
   type WindowOutput,
   type WindowAggregateOptions,
@@ -80,8 +81,11 @@ export {
   type EnrichOptions,
   type Enriched,
   type DedupeOptions,
+  type LateGateOptions,
   validateEvents,
   ofKind,
   enrich,
   dedupeById,
+  lateGate,
 } from './helpers.ts';
+export { StateRegistry, type StateSlot } from './state.ts';

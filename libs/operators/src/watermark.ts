@@ -1,4 +1,6 @@
-import { requireOption } from './errors.ts';
+import { requireOption, requireSnapshot } from './errors.ts';
+import { fromJsonNumber, jsonNumber } from './state.ts';
+import type { Json } from './types.ts';
 
 interface PartitionClock {
   /** Largest event time seen on this partition. */
@@ -88,6 +90,33 @@ export class WatermarkTracker {
   idleTimeToReach(target: number, now: number): number | undefined {
     if (!this.allIdle) return undefined;
     return now + Math.max(0, target - this.candidate(now));
+  }
+
+  /** The tracker's state as JSON (infinities as null); {@link WatermarkTracker.restore} continues from it. */
+  snapshot(): Json {
+    return {
+      partitions: [...this.partitions].map(([name, p]) => [name, jsonNumber(p.maxEventTime), jsonNumber(p.lastArrival), p.idle]),
+      maxEventTime: jsonNumber(this.maxEventTime),
+      lastArrival: jsonNumber(this.lastArrival),
+      current: jsonNumber(this.current),
+    };
+  }
+
+  /** Replaces this tracker's state with a {@link WatermarkTracker.snapshot}. */
+  restore(json: Json): void {
+    requireSnapshot(typeof json === 'object' && json !== null && !Array.isArray(json), 'watermark snapshot must be an object');
+    const o = json as { readonly [k: string]: Json };
+    const list = o['partitions'];
+    requireSnapshot(Array.isArray(list), 'watermark snapshot lacks partitions');
+    this.partitions.clear();
+    for (const entry of list as readonly Json[]) {
+      requireSnapshot(Array.isArray(entry) && entry.length === 4 && typeof entry[0] === 'string' && typeof entry[3] === 'boolean', 'bad watermark partition entry');
+      const [name, maxEventTime, lastArrival, idle] = entry as unknown as readonly [string, Json, Json, boolean];
+      this.partitions.set(name, { maxEventTime: fromJsonNumber(maxEventTime, -Infinity), lastArrival: fromJsonNumber(lastArrival, -Infinity), idle });
+    }
+    this.maxEventTime = fromJsonNumber(o['maxEventTime'], -Infinity);
+    this.lastArrival = fromJsonNumber(o['lastArrival'], -Infinity);
+    this.current = fromJsonNumber(o['current'], -Infinity);
   }
 
   private candidate(now: number): number {

@@ -4,9 +4,10 @@
  */
 import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Aggregate } from './aggregates.ts';
-import { requireOption } from './errors.ts';
+import { requireOption, requireSnapshot } from './errors.ts';
 import { MinHeap } from './heap.ts';
-import { InvalidReason, type InvalidEvent } from './types.ts';
+import { fromJsonNumber, jsonNumber, type StateSlot } from './state.ts';
+import { InvalidReason, type InvalidEvent, type Json } from './types.ts';
 import { readKey, readRaw, readTime, type Read } from './validate.ts';
 import { WatermarkTracker } from './watermark.ts';
 
@@ -108,7 +109,18 @@ export interface WindowResult<R> {
    * consumers should drop the results of the listed windows.
    */
   readonly replaces: readonly WindowRef[];
+  /**
+   * Set (true) only on results emitted on a `provisional` notification: a preview of a window that is still open.
+   * It changes no state, and the window's real result follows later.
+   */
+  readonly provisional?: true;
 }
+
+/**
+ * Why an event is late: its windows were closed for good (`beyond-allowed-lateness`, from {@link windowAggregate}),
+ * or its time lies before the watermark minus the allowed lateness (`before-watermark-horizon`, from `lateGate`).
+ */
+export type LateReason = 'beyond-allowed-lateness' | 'before-watermark-horizon';
 
 /** Side output: an event too late for every window it belongs to (its windows were already closed for good). */
 export interface LateEvent<E> {
@@ -118,7 +130,7 @@ export interface LateEvent<E> {
   readonly eventTime: number;
   /** The watermark when it arrived. */
   readonly watermark: number;
-  readonly reason: 'beyond-allowed-lateness';
+  readonly reason: LateReason;
 }
 
 /** Progress marker, emitted on each watermark advance when `emitWatermarks` is set. */
@@ -163,6 +175,17 @@ export interface WindowAggregateOptions<E, I, S, R> {
   readonly emitWatermarks?: boolean;
   /** Clock for processing time. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Checkpointable state: the operator starts from `state.initial` (a snapshot it wrote) and reports its open
+   * windows, timers and watermark through the slot. See {@link StateRegistry}.
+   */
+  readonly state?: StateSlot;
+  /**
+   * Each notification emits a provisional result (`provisional: true`, `final: false`, trigger `idle`) for every
+   * open window that has not fired yet, ordered by end, key and start, without changing any state: a live runtime
+   * can show the windows of a quiet stream while their real results still wait for event time to move on.
+   */
+  readonly provisional?: Observable<unknown>;
 }
 
 interface Pane<S> {
@@ -195,6 +218,11 @@ function timerBefore<S>(a: Timer<S>, b: Timer<S>): boolean {
 }
 
 const ONE_DAY = 86_400_000;
+
+/** Output order of panes emitted together: by end, then key, then start. */
+function paneOrder<S>(a: Pane<S>, b: Pane<S>): number {
+  return a.end - b.end || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || a.start - b.start;
+}
 
 /** @internal The window state machine behind {@link windowAggregate}; RxJS-free so its rules are testable. */
 export class WindowEngine<E, I, S, R> {
@@ -268,6 +296,117 @@ export class WindowEngine<E, I, S, R> {
     return next === undefined ? undefined : this.clock.idleTimeToReach(next.at, now);
   }
 
+  /**
+   * The engine's state as JSON: the watermark clock and every open pane with its aggregate snapshot. Timers are
+   * not stored: each live pane has exactly one that matters (fire at its end until it fired, purge at end +
+   * lateness after), so {@link WindowEngine.restore} rebuilds them.
+   */
+  snapshot(): Json {
+    const panes: Pane<S>[] = [];
+    for (const byStart of this.fixed.values()) for (const pane of byStart.values()) panes.push(pane);
+    for (const list of this.sessions.values()) panes.push(...list);
+    panes.sort(paneOrder);
+    const agg = this.options.aggregate;
+    return {
+      kind: 'windows',
+      v: 1,
+      window: { ...this.spec },
+      aggregate: agg.name,
+      allowedLatenessMs: this.lateness,
+      clock: this.clock.snapshot(),
+      lastEmittedWatermark: jsonNumber(this.lastEmittedWatermark),
+      panes: panes.map((p) => ({
+        key: p.key,
+        start: p.start,
+        end: p.end,
+        state: agg.snapshot(p.state),
+        count: p.count,
+        fired: p.fired,
+        updateCount: p.updateCount,
+        replaces: p.replaces.map((r) => [r.start, r.end]),
+      })),
+    };
+  }
+
+  /** Replaces the (fresh) engine's state with a {@link WindowEngine.snapshot} taken with the same options. */
+  restore(json: Json): void {
+    requireSnapshot(typeof json === 'object' && json !== null && !Array.isArray(json), 'windows snapshot must be an object');
+    const o = json as { readonly [k: string]: Json };
+    requireSnapshot(o['kind'] === 'windows' && o['v'] === 1, 'not a windows snapshot (v1)');
+    requireSnapshot(JSON.stringify(o['window']) === JSON.stringify({ ...this.spec }), `windows snapshot is of window ${JSON.stringify(o['window'])}, not ${JSON.stringify(this.spec)}`);
+    requireSnapshot(o['aggregate'] === this.options.aggregate.name, `windows snapshot holds ${JSON.stringify(o['aggregate'])} states, not ${this.options.aggregate.name}`);
+    requireSnapshot(o['allowedLatenessMs'] === this.lateness, 'windows snapshot was taken with another allowed lateness');
+    const clock = o['clock'];
+    requireSnapshot(clock !== undefined, 'windows snapshot lacks its clock');
+    this.clock.restore(clock);
+    this.lastEmittedWatermark = fromJsonNumber(o['lastEmittedWatermark'], -Infinity);
+    const panes = o['panes'];
+    requireSnapshot(Array.isArray(panes), 'windows snapshot lacks panes');
+    this.fixed.clear();
+    this.sessions.clear();
+    this.timers.clear();
+    for (const item of panes as readonly Json[]) {
+      requireSnapshot(typeof item === 'object' && item !== null && !Array.isArray(item), 'bad pane in windows snapshot');
+      const p = item as { readonly [k: string]: Json };
+      const { key, start, end, count, fired, updateCount, replaces } = p;
+      requireSnapshot(
+        typeof key === 'string' && typeof start === 'number' && typeof end === 'number' && typeof count === 'number' && typeof fired === 'boolean' && typeof updateCount === 'number' && Array.isArray(replaces),
+        'pane in windows snapshot lacks fields',
+      );
+      const pane: Pane<S> = {
+        key,
+        start,
+        end,
+        state: this.options.aggregate.restore(p['state'] ?? null),
+        count,
+        fired,
+        updateCount,
+        replaces: (replaces as readonly Json[]).map((r) => {
+          requireSnapshot(Array.isArray(r) && r.length === 2 && typeof r[0] === 'number' && typeof r[1] === 'number', 'bad replaced window');
+          return { key, start: r[0], end: r[1] };
+        }),
+        alive: true,
+      };
+      if (this.spec.type === 'session') {
+        const list = this.sessions.get(key) ?? [];
+        list.push(pane);
+        this.sessions.set(key, list);
+      } else {
+        let byStart = this.fixed.get(key);
+        if (!byStart) {
+          byStart = new Map();
+          this.fixed.set(key, byStart);
+        }
+        byStart.set(start, pane);
+      }
+      this.timers.push(fired ? { at: end + this.lateness, type: PURGE, pane } : { at: end, type: FIRE, pane });
+    }
+    for (const list of this.sessions.values()) list.sort((a, b) => a.start - b.start);
+  }
+
+  /** Emits a provisional result for every open window that has not fired; changes nothing. */
+  peek(): void {
+    const open: Pane<S>[] = [];
+    for (const byStart of this.fixed.values()) for (const pane of byStart.values()) if (!pane.fired) open.push(pane);
+    for (const list of this.sessions.values()) for (const pane of list) if (!pane.fired) open.push(pane);
+    open.sort(paneOrder);
+    const agg = this.options.aggregate;
+    for (const pane of open) {
+      // result() must not see a state that a later add() mutates: snapshot/restore gives an independent copy.
+      this.emit({
+        kind: 'result',
+        window: { key: pane.key, start: pane.start, end: pane.end },
+        value: agg.result(agg.restore(agg.snapshot(pane.state))),
+        count: pane.count,
+        final: false,
+        updateCount: pane.updateCount,
+        trigger: 'idle',
+        replaces: pane.replaces,
+        provisional: true,
+      });
+    }
+  }
+
   /** End of input: every open window emits its final result. */
   flush(): void {
     const open: Pane<S>[] = [];
@@ -277,7 +416,7 @@ export class WindowEngine<E, I, S, R> {
       this.remove(pane);
       open.push(pane);
     }
-    open.sort((a, b) => a.end - b.end || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || a.start - b.start);
+    open.sort(paneOrder);
     for (const pane of open) this.result(pane, true, 'end-of-stream');
   }
 
@@ -483,6 +622,9 @@ export function windowAggregate<E, I, S, R>(options: WindowAggregateOptions<E, I
   return (source) =>
     new Observable<WindowOutput<E, R>>((subscriber) => {
       const engine = new WindowEngine<E, I, S, R>(options, (item) => subscriber.next(item));
+      if (options.state?.initial !== undefined) engine.restore(options.state.initial);
+      const unbind = options.state?.bind(() => engine.snapshot());
+      const peek = options.provisional?.subscribe({ next: () => engine.peek(), error: (err: unknown) => subscriber.error(err) });
       let tick: Subscription | undefined;
       let tickAt = Infinity;
       const arm = (): void => {
@@ -523,6 +665,8 @@ export function windowAggregate<E, I, S, R>(options: WindowAggregateOptions<E, I
       return () => {
         tick?.unsubscribe();
         sub.unsubscribe();
+        peek?.unsubscribe();
+        unbind?.();
       };
     });
 }
