@@ -2,6 +2,8 @@ import { OrderBatches, SensorFleet } from './workload.ts';
 
 export interface DemoProducerOptions {
   readonly ingestUrl: string;
+  /** API key with the `ingest` scope (sent as `Authorization: Bearer`); not needed when the gateway runs with TIDEWAY_AUTH=off. */
+  readonly apiKey?: string;
   readonly devices?: number;
   /** Sensor readings per device per second. */
   readonly readingsPerSecond?: number;
@@ -12,7 +14,10 @@ export interface DemoProducerOptions {
 }
 
 /** Runs the demo workload against the ingest API until `stop()`; retries on 429/503 as a good producer does. */
-export function startDemoProducer(options: DemoProducerOptions): { stop: () => Promise<void>; stats: () => { sent: number; failed: number } } {
+export function startDemoProducer(options: DemoProducerOptions): {
+  stop: () => Promise<void>;
+  stats: () => { sent: number; failed: number };
+} {
   const fleet = new SensorFleet({ devices: options.devices ?? 50, faultRate: 0.002, seed: options.seed ?? 42 });
   const orders = new OrderBatches(options.seed ?? 42);
   const log = options.log ?? (() => {});
@@ -25,7 +30,10 @@ export function startDemoProducer(options: DemoProducerOptions): { stop: () => P
       try {
         const res = await fetch(`${options.ingestUrl}/v1/events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+          },
           body: JSON.stringify(events),
         });
         if (res.status === 202) {
@@ -46,7 +54,10 @@ export function startDemoProducer(options: DemoProducerOptions): { stop: () => P
 
   const sensorEvery = 1000 / (options.readingsPerSecond ?? 1);
   const sensors = setInterval(() => void post(fleet.tick(new Date())), sensorEvery);
-  const orderTimer = setInterval(() => void post(orders.batch(new Date(), 20 + Math.floor(Math.random() * 180))), (options.orderBatchEverySeconds ?? 5) * 1000);
+  const orderTimer = setInterval(
+    () => void post(orders.batch(new Date(), 20 + Math.floor(Math.random() * 180))),
+    (options.orderBatchEverySeconds ?? 5) * 1000,
+  );
   return {
     stop: async () => {
       running = false;

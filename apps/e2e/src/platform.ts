@@ -5,8 +5,8 @@ import { connect } from '@nats-io/transport-node';
 import { loadIngestConfig, startIngest } from '@tideway/ingest';
 import { streamName } from '@tideway/nats';
 import { loadProjectorConfig, startProjector } from '@tideway/projector';
-import { loadQueryConfig, startQuery } from '@tideway/query';
-import { createPgSchema, deleteStreams, natsNamespace, waitFor } from '@tideway/testing';
+import { loadQueryConfig, startQuery, type StartQueryOptions } from '@tideway/query';
+import { cleanupRedisPrefix, createPgSchema, deleteStreams, natsNamespace, redisPrefix, uniqueSuffix, waitFor } from '@tideway/testing';
 import { WarmEventReader, migrateWarmStore, openWarmStore, type WarmStore } from '@tideway/warm';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,6 +16,13 @@ export interface Platform {
   readonly env: Record<string, string>;
   readonly ingestUrl: string;
   readonly queryUrl: string;
+  /**
+   * The bootstrap key (an `admin` key of tenant `default`). `postEvents` and `readAll` send it; with the default
+   * `auth: 'off'` the apps ignore it.
+   */
+  readonly apiKey: string;
+  /** The platform's NATS namespace (subject root and stream suffix). */
+  readonly namespace: { readonly subjectRoot: string; readonly streamSuffix: string };
   readonly store: WarmStore;
   readonly reader: WarmEventReader;
   /** Number of messages in the EVENTS stream. */
@@ -28,9 +35,21 @@ export interface Platform {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startPlatform(options: { projector?: boolean } = {}): Promise<Platform> {
+/** Options of {@link startPlatform}. */
+export interface PlatformOptions {
+  /** Start the in-process projector (default true). */
+  readonly projector?: boolean;
+  /** Extra environment for every app (applied last), e.g. `{ TIDEWAY_AUTH: 'off' }`. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Options for the query service, e.g. a cold archive reader to merge into event reads. */
+  readonly query?: StartQueryOptions;
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const ns = natsNamespace();
   const pg = await createPgSchema(process.env['DATABASE_URL']!);
+  const apiKey = `tw_bootstrap_${uniqueSuffix(24)}`;
+  const redisKeys = redisPrefix();
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     TIDEWAY_SUBJECT_ROOT: ns.subjectRoot,
@@ -43,9 +62,15 @@ export async function startPlatform(options: { projector?: boolean } = {}): Prom
     PROJECTOR_PORT: '0',
     PROJECTOR_JOBS: 'off',
     LOG_LEVEL: 'warn',
+    // API keys are off unless a test asks for them (`env: { TIDEWAY_AUTH: 'required' }`), so tests that predate
+    // them run unchanged; the bootstrap key is registered either way.
+    TIDEWAY_AUTH: 'off',
+    TIDEWAY_BOOTSTRAP_KEY: apiKey,
+    INGEST_REDIS_PREFIX: redisKeys,
+    ...options.env,
   };
   const ingest = await startIngest(loadIngestConfig(env), { handleSignals: false });
-  const query = await startQuery(loadQueryConfig(env), { handleSignals: false });
+  const query = await startQuery(loadQueryConfig(env), { ...options.query, handleSignals: false });
   const store = openWarmStore({ url: env['DATABASE_URL']!, schema: pg.schema, max: 2 });
   await migrateWarmStore(store, env['MIGRATIONS_DIR']!);
   let projector: Awaited<ReturnType<typeof startProjector>> | undefined;
@@ -57,6 +82,8 @@ export async function startPlatform(options: { projector?: boolean } = {}): Prom
     env,
     ingestUrl: `http://127.0.0.1:${ingest.port}`,
     queryUrl: `http://127.0.0.1:${query.port}`,
+    apiKey,
+    namespace: ns,
     store,
     reader: new WarmEventReader(store),
     streamMessages: async () => (await jsm.streams.info(streamName('EVENTS', ns))).state.messages,
@@ -84,6 +111,7 @@ export async function startPlatform(options: { projector?: boolean } = {}): Prom
       await store.close();
       await nc.close();
       await deleteStreams(env['NATS_URL']!, ns.streamSuffix);
+      await cleanupRedisPrefix(env['REDIS_URL']!, redisKeys);
       await pg.drop();
     },
   };
@@ -95,7 +123,7 @@ export async function startPlatform(options: { projector?: boolean } = {}): Prom
 export async function postEvents(platform: Platform, body: unknown, init: { contentType?: string; raw?: string } = {}): Promise<{ status: number; headers: Headers; body: any }> {
   const response = await fetch(`${platform.ingestUrl}/v1/events`, {
     method: 'POST',
-    headers: { 'content-type': init.contentType ?? 'application/json' },
+    headers: { 'content-type': init.contentType ?? 'application/json', authorization: `Bearer ${platform.apiKey}` },
     body: init.raw ?? JSON.stringify(body),
   });
   const text = await response.text();
@@ -108,7 +136,9 @@ export async function readAll(platform: Platform, params: Record<string, string>
   let cursor: string | null = null;
   do {
     const query = new URLSearchParams({ ...params, limit: params['limit'] ?? '250', ...(cursor ? { cursor } : {}) });
-    const response = await fetch(`${platform.queryUrl}/v1/events?${query.toString()}`);
+    const response = await fetch(`${platform.queryUrl}/v1/events?${query.toString()}`, {
+      headers: { authorization: `Bearer ${platform.apiKey}` },
+    });
     if (response.status !== 200) throw new Error(`query answered ${response.status}: ${await response.text()}`);
     const page = (await response.json()) as { items: { seq: number; event: any }[]; next_cursor: string | null };
     items.push(...page.items);

@@ -1,101 +1,72 @@
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { ErrorCode, TenantSchema, TidewayError, fieldIssues } from '@tideway/events';
-import type { WarmEventReader } from '@tideway/warm';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { etag } from 'hono/etag';
+import { ErrorCode, TidewayError, type SubjectScheme } from '@tideway/events';
+import { problemResponse } from '@tideway/service';
+import { storeProblem } from './errors.ts';
+import type { QueryDeps } from './deps.ts';
+import { createApi } from './openapi.ts';
+import { analyticsRoutes } from './routes/analytics.ts';
+import { catalogRoutes } from './routes/catalog.ts';
+import { entityRoutes } from './routes/entities.ts';
+import { eventRoutes } from './routes/events.ts';
+import { exportRoutes } from './routes/exports.ts';
+import { streamRoutes, type LiveTailOptions } from './routes/stream.ts';
 
-const ProblemSchema = z
-  .object({
-    type: z.string().openapi({ example: 'https://tideway.dev/problems/invalid-query' }),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string().optional(),
-    instance: z.string().optional(),
-    code: z.string(),
-    issues: z.array(z.object({ pointer: z.string(), message: z.string(), index: z.number().int().optional() })).optional(),
-  })
-  .openapi('Problem');
+export const API_VERSION = '0.2.0';
 
-const EventSchema = z.record(z.string(), z.unknown()).openapi('CloudEvent', {
-  description: 'A stored event: CloudEvents 1.0 attributes plus Tideway extensions (tenant, partitionkey, recordedtime, traceparent, causationid, correlationid).',
-});
-
-const StoredEventSchema = z.object({ seq: z.number().int().describe('JetStream stream sequence'), event: EventSchema }).openapi('StoredEvent');
-
-const rfc3339 = z.iso.datetime({ offset: true });
-
-const ListQuery = z
-  .object({
-    tenant: TenantSchema.optional(),
-    type: z.string().max(200).optional(),
-    source: z.string().max(512).optional(),
-    subject: z.string().max(512).optional(),
-    from: rfc3339.optional().openapi({ description: 'Event time lower bound (inclusive, RFC 3339)' }),
-    to: rfc3339.optional().openapi({ description: 'Event time upper bound (exclusive, RFC 3339)' }),
-    order: z.enum(['asc', 'desc']).default('desc').openapi({ description: 'oldest first (asc) or newest first (desc)' }),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    cursor: z.string().max(512).optional().openapi({ description: 'Opaque cursor from `next_cursor` of the previous page' }),
-  })
-  .strict();
-
-const listRoute = createRoute({
-  method: 'get',
-  path: '/v1/events',
-  summary: 'List events',
-  description: 'Event history from the warm store, ordered by event time then stream sequence, with keyset (cursor) pagination.',
-  request: { query: ListQuery },
-  responses: {
-    200: {
-      description: 'A page of events',
-      content: {
-        'application/json': {
-          schema: z.object({ items: z.array(StoredEventSchema), next_cursor: z.string().nullable() }).openapi('EventPage'),
-        },
-      },
-    },
-    400: { description: 'Invalid query', content: { 'application/problem+json': { schema: ProblemSchema } } },
-  },
-});
-
-const getRoute = createRoute({
-  method: 'get',
-  path: '/v1/events/{id}',
-  summary: 'Get one event by id',
-  request: {
-    params: z.object({ id: z.string().min(1).max(256) }),
-    query: z.object({ tenant: TenantSchema.optional(), source: z.string().max(512).optional() }).strict(),
-  },
-  responses: {
-    200: { description: 'The event', content: { 'application/json': { schema: StoredEventSchema } } },
-    404: { description: 'No such event', content: { 'application/problem+json': { schema: ProblemSchema } } },
-  },
-});
-
-/** The query API routes, validated and documented by the same zod schemas. */
-export function queryRoutes(reader: WarmEventReader, defaultTenant: string): OpenAPIHono {
-  const api = new OpenAPIHono({
-    defaultHook: (result) => {
-      if (!result.success) {
-        throw new TidewayError(ErrorCode.InvalidQuery, 'the request parameters are invalid', { issues: fieldIssues(result.error) });
-      }
-    },
+/**
+ * Every route of the query API, validated and documented by the same zod schemas, plus `/openapi.json`.
+ * JSON responses carry a weak `ETag` (304 on `If-None-Match`); streams and exports do not (they are not buffered).
+ */
+export function queryRoutes(deps: QueryDeps, scheme: SubjectScheme, live: LiveTailOptions): { api: OpenAPIHono; liveClients: () => number } {
+  const api = createApi();
+  // Store errors become problems here; anything unexpected goes on to the service's handler (logged, 500).
+  api.onError((error, c) => {
+    const mapped = storeProblem(error);
+    if (mapped instanceof TidewayError) return problemResponse(c, mapped);
+    throw error;
   });
-
-  api.openapi(listRoute, async (c) => {
-    const q = c.req.valid('query');
-    const page = await reader.page({ ...q, tenant: q.tenant ?? defaultTenant });
-    return c.json({ items: page.items.map((i) => ({ seq: i.seq, event: i.event })), next_cursor: page.nextCursor ?? null }, 200);
+  // PostgreSQL text cannot hold NUL: refuse it in any parameter up front rather than fail in the store.
+  api.use('/v1/*', async (c, next) => {
+    if (/%00/.test(c.req.url) || (c.req.header('last-event-id') ?? '').includes(String.fromCharCode(0))) {
+      throw new TidewayError(ErrorCode.InvalidQuery, 'parameters must not contain NUL characters', { issues: [{ pointer: '/', message: 'NUL (%00) is not allowed' }] });
+    }
+    await next();
   });
-
-  api.openapi(getRoute, async (c) => {
-    const { id } = c.req.valid('param');
-    const q = c.req.valid('query');
-    const row = await reader.byId(q.tenant ?? defaultTenant, id, q.source);
-    if (!row) throw new TidewayError(ErrorCode.NotFound, `no event with id ${id}`);
-    return c.json({ seq: row.seq, event: row.event }, 200);
-  });
-
+  const tagged = etag({ weak: true, retainedHeaders: ['cache-control', 'etag', 'vary', 'tideway-seq', 'date', 'expires', 'content-location'] });
+  for (const path of ['/v1/events', '/v1/events/*', '/v1/entities/*', '/v1/aggregates', '/v1/aggregates/*', '/v1/anomalies', '/v1/alerts', '/v1/catalog/*']) {
+    api.use(path, async (c, next) => (c.req.method === 'GET' ? tagged(c as Parameters<typeof tagged>[0], next) : next()));
+  }
+  const stream = streamRoutes(deps, scheme, deps.live, live);
+  api.route('/', eventRoutes(deps));
+  api.route('/', stream.api);
+  api.route('/', entityRoutes(deps));
+  api.route('/', analyticsRoutes(deps));
+  api.route('/', exportRoutes(deps));
+  api.route('/', catalogRoutes(deps));
   api.doc31('/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'Tideway query API', version: '0.1.0', description: 'Read events and projections of the Tideway event log.' },
+    info: {
+      title: 'Tideway query API',
+      version: API_VERSION,
+      description:
+        'Read events, entities, aggregates, anomalies and alerts of the Tideway event log, tail it live and export it. Every data response carries `Tideway-Seq`: the stream sequence its data reflects; pass `min_seq` to read your own writes. Errors are RFC 9457 problem+json.',
+    },
+    servers: [{ url: '/' }],
+    tags: [
+      { name: 'events', description: 'Event history, lookup and live tail' },
+      { name: 'entities', description: 'Entity state and history' },
+      { name: 'aggregates', description: 'Ad-hoc aggregation and window results' },
+      { name: 'anomalies and alerts' },
+      { name: 'exports', description: 'Bulk downloads' },
+      { name: 'catalog', description: 'Event types, schemas and projections' },
+    ],
+    security: [{ apiKey: [] }, {}],
   });
-  return api;
+  api.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key with the `query` scope (`Authorization: Bearer <key>`), when the service requires keys',
+  });
+  return { api, liveClients: stream.clients };
 }

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { StoredEvent } from '@tideway/events';
 import type { ApplyResult, ProjectionStore } from '@tideway/projection';
+import type { EntityState } from '@tideway/entities';
+import { HotStoreReader } from './reader.ts';
 import { HotProjectionStore, type HotProjectionStoreOptions } from './store.ts';
 
 /**
@@ -103,5 +105,33 @@ export class GenerationalHotStore implements ProjectionStore {
 
   apply(batch: readonly StoredEvent[], throughSeq: number): Promise<ApplyResult> {
     return this.inner.apply(batch, throughSeq);
+  }
+}
+
+/**
+ * Reads the live generation of a hot store: each call resolves the live prefix (cached for a second by
+ * {@link HotGenerations.liveCached}) and reads through a `HotStoreReader` on it, so readers follow a rebuild swap.
+ */
+export class GenerationalHotReader {
+  private reader: HotStoreReader | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly generations: HotGenerations,
+  ) {}
+
+  /** The reader of the live generation. */
+  async current(): Promise<HotStoreReader> {
+    const prefix = await this.generations.liveCached();
+    if (this.reader?.keys.prefix !== prefix) this.reader = new HotStoreReader({ redis: this.redis, prefix });
+    return this.reader;
+  }
+
+  async checkpoint(projection = 'hot'): Promise<number> {
+    return (await this.current()).checkpoint(projection);
+  }
+
+  async getEntity(tenant: string, entityType: string, entityId: string): Promise<EntityState | undefined> {
+    return (await this.current()).getEntity(tenant, entityType, entityId);
   }
 }

@@ -32,4 +32,4 @@ export {
 export type { HotOp, DroppedEffect } from './plan.ts';
 export { HotStoreErrorCode, HotStoreError, isHotStoreError } from './errors.ts';
 export { APPLY_SCRIPT } from './apply-script.ts';
-export { HotGenerations, GenerationalHotStore } from './generations.ts';
+export { HotGenerations, GenerationalHotStore, GenerationalHotReader } from './generations.ts';

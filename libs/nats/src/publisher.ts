@@ -1,4 +1,4 @@
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, TidewayError } from '@tideway/events';
 
 /** What JetStream said about one stored message. */
@@ -27,27 +27,41 @@ export interface JetStreamPublisherOptions {
   readonly connected?: () => boolean;
 }
 
-/** A counting semaphore: bounds in-flight publishes so memory stays bounded under overload. */
+/**
+ * A counting semaphore: bounds in-flight publishes so memory stays bounded under overload. Waiters queue in an
+ * array read from a moving head (`Array.shift` is O(n) on long queues, and a bulk load can queue tens of
+ * thousands of publishes behind a full window).
+ */
 class Slots {
   private free: number;
-  private readonly waiting: (() => void)[] = [];
+  private waiting: (() => void)[] = [];
+  private head = 0;
   constructor(size: number) {
     this.free = size;
   }
   get waiters(): number {
-    return this.waiting.length;
+    return this.waiting.length - this.head;
   }
-  async take(): Promise<void> {
+  /** Resolves when a slot is taken; synchronous (no promise) when one is free. */
+  take(): Promise<void> | undefined {
     if (this.free > 0) {
       this.free--;
-      return;
+      return undefined;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
   }
   give(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
+    if (this.head < this.waiting.length) {
+      const next = this.waiting[this.head]!;
+      this.waiting[this.head++] = undefined as unknown as () => void;
+      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+        this.waiting = this.waiting.slice(this.head);
+        this.head = 0;
+      }
+      next();
+    } else {
+      this.free++;
+    }
   }
 }
 
@@ -58,16 +72,35 @@ interface RawPubAck {
   error?: { code?: number; err_code?: number; description?: string };
 }
 
+/** A publish awaiting its PubAck. */
+interface Waiter {
+  readonly deadline: number;
+  readonly resolve: (ack: PublishAck) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const decoder = new TextDecoder();
+
 /**
- * Publishes to JetStream as plain core requests to the stream's subject and reads the PubAck replies. This is
- * the JetStream publish protocol without the client library's per-publish bookkeeping, several times cheaper
- * than `js.publish` in nats.js; an ack means the message is stored (or was already, when `duplicate`).
+ * Publishes to JetStream as plain core messages to the stream's subject, each with a reply subject under one
+ * inbox of this publisher, and matches the PubAck replies by that subject. This is the JetStream publish protocol
+ * without the client library's per-request bookkeeping: `nc.request` allocates a timer and a deferred per request
+ * and, on every resolved request, an Error with a stack trace (its cancel path) — together several times the cost
+ * of the publish itself (see docs/benchmarks.md). Here one wildcard subscription receives every ack and one timer
+ * expires the overdue ones. An ack means the message is stored (or was already, when `duplicate`).
  */
 export class JetStreamPublisher {
   private readonly slots: Slots;
   private readonly ackTimeoutMs: number;
   private readonly connected: () => boolean;
   private inFlight = 0;
+  /** Reply subject prefix; acks arrive on `<inbox>.<token>`. */
+  private readonly inbox = createInbox();
+  private subscription: Subscription | undefined;
+  /** Publishes awaiting an ack by token, in publish order (deadlines ascend with it). */
+  private readonly waiting = new Map<string, Waiter>();
+  private nextToken = 0;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -88,26 +121,25 @@ export class JetStreamPublisher {
     if (!this.connected()) {
       throw new TidewayError(ErrorCode.PublishFailed, 'the event log (NATS) is not connected', { retryAfterSeconds: 1 });
     }
-    await this.slots.take();
+    const wait = this.slots.take();
+    if (wait) await wait;
     this.inFlight++;
     try {
-      const h = headers();
-      h.set('Nats-Msg-Id', message.msgId);
-      if (message.headers) for (const [k, v] of Object.entries(message.headers)) h.set(k, v);
-      let reply;
-      try {
-        reply = await this.nc.request(message.subject, message.payload, { timeout: this.ackTimeoutMs, headers: h });
-      } catch (cause) {
-        throw new TidewayError(ErrorCode.PublishFailed, 'the event log did not acknowledge the event', { retryAfterSeconds: 1 }, { cause });
-      }
-      const ack = reply.json<RawPubAck>();
-      if (ack.error || typeof ack.seq !== 'number' || typeof ack.stream !== 'string') {
-        throw new TidewayError(ErrorCode.PublishFailed, `the event log refused the event: ${ack.error?.description ?? 'no sequence in ack'}`, {
-          retryAfterSeconds: 1,
-          natsCode: ack.error?.err_code,
-        });
-      }
-      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true };
+      return await new Promise<PublishAck>((resolve, reject) => {
+        const token = (this.nextToken++).toString(36);
+        try {
+          this.subscribe();
+          const h = headers();
+          h.set('Nats-Msg-Id', message.msgId);
+          if (message.headers) for (const [k, v] of Object.entries(message.headers)) h.set(k, v);
+          this.waiting.set(token, { deadline: performance.now() + this.ackTimeoutMs, resolve, reject });
+          this.sweeper ??= setInterval(() => this.sweep(), Math.min(250, this.ackTimeoutMs)).unref();
+          this.nc.publish(message.subject, message.payload, { reply: `${this.inbox}.${token}`, headers: h });
+        } catch (cause) {
+          this.waiting.delete(token);
+          reject(new TidewayError(ErrorCode.PublishFailed, 'the event log did not acknowledge the event', { retryAfterSeconds: 1 }, { cause }));
+        }
+      });
     } finally {
       this.inFlight--;
       this.slots.give();
@@ -120,5 +152,66 @@ export class JetStreamPublisher {
    */
   async publishAll(messages: readonly OutgoingMessage[]): Promise<PromiseSettledResult<PublishAck>[]> {
     return Promise.allSettled(messages.map((m) => this.publish(m)));
+  }
+
+  /** The ack subscription, (re)made on first use and after the connection closed it. */
+  private subscribe(): void {
+    if (this.subscription && !this.subscription.isClosed()) return;
+    const sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (error, msg) => (error ? undefined : this.onAck(msg)) });
+    this.subscription = sub;
+    void sub.closed.then(() => {
+      // Acks can no longer arrive: fail what waits now rather than at its deadline.
+      if (this.subscription === sub) this.subscription = undefined;
+      this.failAll(new Error('the NATS connection closed before the ack arrived'));
+    });
+  }
+
+  private onAck(msg: Msg): void {
+    const token = msg.subject.slice(this.inbox.length + 1);
+    const waiter = this.waiting.get(token);
+    if (!waiter) return; // timed out meanwhile
+    this.waiting.delete(token);
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      waiter.reject(new TidewayError(ErrorCode.PublishFailed, 'the event log refused the event: no stream captures its subject', { retryAfterSeconds: 1 }));
+      return;
+    }
+    let ack: RawPubAck;
+    try {
+      ack = JSON.parse(decoder.decode(msg.data)) as RawPubAck;
+    } catch (cause) {
+      waiter.reject(new TidewayError(ErrorCode.PublishFailed, 'the event log answered with an unreadable ack', { retryAfterSeconds: 1 }, { cause }));
+      return;
+    }
+    if (ack.error || typeof ack.seq !== 'number' || typeof ack.stream !== 'string') {
+      waiter.reject(
+        new TidewayError(ErrorCode.PublishFailed, `the event log refused the event: ${ack.error?.description ?? 'no sequence in ack'}`, {
+          retryAfterSeconds: 1,
+          natsCode: ack.error?.err_code,
+        }),
+      );
+      return;
+    }
+    waiter.resolve({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true });
+  }
+
+  /** Fails the publishes whose ack is overdue (the map is in publish order, so the overdue ones come first). */
+  private sweep(): void {
+    const now = performance.now();
+    for (const [token, waiter] of this.waiting) {
+      if (waiter.deadline > now) break;
+      this.waiting.delete(token);
+      waiter.reject(new TidewayError(ErrorCode.PublishFailed, 'the event log did not acknowledge the event', { retryAfterSeconds: 1 }, { cause: new Error(`no ack within ${this.ackTimeoutMs} ms`) }));
+    }
+    if (this.waiting.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private failAll(cause: Error): void {
+    for (const [token, waiter] of this.waiting) {
+      this.waiting.delete(token);
+      waiter.reject(new TidewayError(ErrorCode.PublishFailed, 'the event log did not acknowledge the event', { retryAfterSeconds: 1 }, { cause }));
+    }
   }
 }

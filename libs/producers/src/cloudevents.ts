@@ -1,12 +1,13 @@
-import {
-  ErrorCode,
-  EventInputSchema,
-  TidewayError,
-  validateEventInput,
-  type EventInput,
-  type FieldIssue,
-} from '@tideway/events';
+import { ErrorCode, EventInputSchema, TidewayError, type EventInput, type FieldIssue } from '@tideway/events';
 import { dataEncodingOf, decodeData, isBase64 } from './data-encoding.ts';
+import {
+  defaultEventValidator,
+  eventsOrThrow,
+  jsonOriginal,
+  reasonOf,
+  type EventValidator,
+  type ParsedItem,
+} from './items.ts';
 import {
   checkBatchSize,
   headerEntries,
@@ -15,7 +16,6 @@ import {
   isRecord,
   jsonPointer,
   parseJsonBody,
-  invalidEvent,
   parseMediaType,
   type ProducerRequest,
 } from './request.ts';
@@ -34,6 +34,8 @@ export interface CloudEventsOptions {
   readonly unknownExtensions?: 'reject' | 'drop';
   /** Most events one request may carry (`batch-too-large` beyond). Unlimited when omitted. */
   readonly maxEvents?: number;
+  /** Validates each candidate event; {@link defaultEventValidator} when omitted. */
+  readonly validate?: EventValidator;
 }
 
 const STRUCTURED = 'application/cloudevents';
@@ -79,6 +81,15 @@ export function cloudEventsMode(request: Pick<ProducerRequest, 'headers'>): Clou
  *   attribute, pointers prefixed with the item index in batch and array requests.
  */
 export function parseCloudEvents(request: ProducerRequest, options: CloudEventsOptions = {}): EventInput[] {
+  return eventsOrThrow(parseCloudEventsItems(request, options), cloudEventsMode(request) === 'binary');
+}
+
+/**
+ * {@link parseCloudEvents}, item by item: a request-level problem (media type, a body that is not JSON, an empty
+ * or oversized batch) still throws, but each item's validation outcome is returned instead of thrown, with the
+ * item's original bytes, so that a gateway can store the valid events and quarantine the others.
+ */
+export function parseCloudEventsItems(request: ProducerRequest, options: CloudEventsOptions = {}): ParsedItem[] {
   const mode = cloudEventsMode(request);
   switch (mode) {
     case undefined: {
@@ -116,25 +127,36 @@ export function parseCloudEvents(request: ProducerRequest, options: CloudEventsO
   }
 }
 
-function parseStructuredItems(items: readonly unknown[], batch: boolean, options: CloudEventsOptions): EventInput[] {
-  const issues: FieldIssue[] = [];
-  const events: EventInput[] = [];
-  items.forEach((item, index) => {
+function parseStructuredItems(items: readonly unknown[], batch: boolean, options: CloudEventsOptions): ParsedItem[] {
+  const validate = options.validate ?? defaultEventValidator;
+  return items.map((item, index): ParsedItem => {
+    const issues: FieldIssue[] = [];
     const report = (message: string, ...path: (string | number)[]) =>
       issues.push(
         batch ? { index, pointer: jsonPointer(index, ...path), message } : { pointer: jsonPointer(...path), message },
       );
     if (!isRecord(item)) {
       report('must be a JSON object');
-      return;
+      return { index, ok: false, issues, original: jsonOriginal(item), reason: 'envelope' };
     }
-    const before = issues.length;
-    const result = validateEventInput(fromStructured(item, options, report), batch ? index : undefined);
+    const result = validate(fromStructured(item, options, report), batch ? index : undefined);
+    if (result.ok && issues.length === 0) {
+      return { index, ok: true, event: result.value, ...version(result.schemaVersion) };
+    }
     if (!result.ok) issues.push(...result.issues);
-    else if (issues.length === before) events.push(result.value);
+    return {
+      index,
+      ok: false,
+      issues,
+      original: jsonOriginal(item),
+      reason: reasonOf(issues, result.ok ? undefined : result.reason),
+      ...version(result.schemaVersion),
+    };
   });
-  if (issues.length > 0) throw invalidEvent(issues, items.length);
-  return events;
+}
+
+function version(schemaVersion: number | undefined): { schemaVersion?: number } {
+  return schemaVersion === undefined ? {} : { schemaVersion };
 }
 
 function fromStructured(
@@ -194,7 +216,7 @@ function fromStructured(
   return event;
 }
 
-function parseBinary(request: ProducerRequest, options: CloudEventsOptions): EventInput[] {
+function parseBinary(request: ProducerRequest, options: CloudEventsOptions): ParsedItem[] {
   const issues: FieldIssue[] = [];
   const event: Record<string, unknown> = {};
   let headerContentType: string | undefined;
@@ -221,13 +243,20 @@ function parseBinary(request: ProducerRequest, options: CloudEventsOptions): Eve
   const size = typeof request.body === 'string' ? request.body.length : request.body.byteLength;
   if (size > 0) event['data'] = decodeData(request.body, contentType, 'the body (the event data)');
 
-  const result = validateEventInput(event);
-  if (result.ok && issues.length === 0) return [result.value];
+  const result = (options.validate ?? defaultEventValidator)(event);
+  if (result.ok && issues.length === 0)
+    return [{ index: 0, ok: true, event: result.value, ...version(result.schemaVersion) }];
   if (!result.ok) issues.push(...result.issues);
-  throw invalidEvent(
-    issues.map((issue) => ({ ...issue, message: binaryIssueMessage(issue) })),
-    1,
-  );
+  return [
+    {
+      index: 0,
+      ok: false,
+      issues: issues.map((issue) => ({ ...issue, message: binaryIssueMessage(issue) })),
+      original: { payload: request.body, contentType: contentType ?? 'application/octet-stream' },
+      reason: reasonOf(issues, result.ok ? undefined : result.reason),
+      ...version(result.schemaVersion),
+    },
+  ];
 }
 
 /** Names the header an envelope issue came from, e.g. `ce-type header: …`. */

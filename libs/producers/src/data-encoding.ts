@@ -1,5 +1,5 @@
 import { ErrorCode, TidewayError } from '@tideway/events';
-import { bodyText, isJsonMediaType, parseMediaType } from './request.ts';
+import { bodyText, isJsonMediaType, parseJsonText, parseMediaType } from './request.ts';
 
 /**
  * How an event's `data` is represented, decided by its `datacontenttype` alone:
@@ -40,7 +40,7 @@ export function decodeData(
       const text = bodyText(bytes);
       if (text === undefined) throw new TidewayError(ErrorCode.InvalidBody, `${what} is not valid UTF-8`);
       try {
-        return JSON.parse(text) as unknown;
+        return parseJsonText(text);
       } catch (error) {
         throw new TidewayError(
           ErrorCode.InvalidBody,

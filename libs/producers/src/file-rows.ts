@@ -1,12 +1,9 @@
-import {
-  deterministicId,
-  ErrorCode,
-  TidewayError,
-  validateEventInput,
-  type EventInput,
-  type FieldIssue,
-} from '@tideway/events';
-import { jsonPointer, parseDateTime } from './request.ts';
+import { deterministicId, ErrorCode, TidewayError, type EventInput, type FieldIssue } from '@tideway/events';
+import { defaultEventValidator, reasonOf, type EventValidator, type ParsedItem } from './items.ts';
+import { jsonPointer, parseDateTime, parseJsonText } from './request.ts';
+
+/** How a text cell is converted before mapping. `json` parses the cell as JSON. */
+export type ColumnCast = 'string' | 'number' | 'integer' | 'boolean' | 'json';
 
 /** How the rows of a file (CSV, Parquet, a JSON array…) become events. Column names refer to the row's keys. */
 export interface RowMapping {
@@ -24,6 +21,39 @@ export interface RowMapping {
   readonly idColumns?: readonly string[];
   /** Columns to put in `data`: a list, `rest` (all but the subject, time and id columns), or by default the whole row. */
   readonly data?: readonly string[] | 'rest';
+  /** Conversions of cells before mapping, by column (CSV cells are text; blank cells become `null`). */
+  readonly cast?: Readonly<Record<string, ColumnCast>>;
+  /** Names of `data` fields, by column: `{ amt: 'amount' }` puts column `amt` in `data.amount`. */
+  readonly rename?: Readonly<Record<string, string>>;
+}
+
+function castCell(value: unknown, cast: ColumnCast): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (cast === 'string') return { ok: true, value: scalarText(value) ?? value };
+  if (typeof value !== 'string') return { ok: true, value };
+  const text = value.trim();
+  if (text === '') return { ok: true, value: null };
+  switch (cast) {
+    case 'number': {
+      const n = Number(text);
+      return Number.isFinite(n) ? { ok: true, value: n } : { ok: false, message: `"${value}" is not a number` };
+    }
+    case 'integer': {
+      const n = Number(text);
+      return Number.isSafeInteger(n) ? { ok: true, value: n } : { ok: false, message: `"${value}" is not an integer` };
+    }
+    case 'boolean': {
+      const lower = text.toLowerCase();
+      if (['true', 't', 'yes', 'y', '1'].includes(lower)) return { ok: true, value: true };
+      if (['false', 'f', 'no', 'n', '0'].includes(lower)) return { ok: true, value: false };
+      return { ok: false, message: `"${value}" is not a boolean` };
+    }
+    case 'json':
+      try {
+        return { ok: true, value: parseJsonText(text) };
+      } catch {
+        return { ok: false, message: 'is not valid JSON' };
+      }
+  }
 }
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
@@ -89,9 +119,44 @@ export function rowToEvent(
   fileIdentity: string,
   rowNumber: number,
 ): EventInput {
+  const item = rowToItem(row, mapping, fileIdentity, rowNumber);
+  if (item.ok) return item.event;
+  throw new TidewayError(
+    ErrorCode.InvalidEvent,
+    `row ${rowNumber} is invalid: ${item.issues[0]?.message ?? 'unknown issue'}`,
+    { issues: item.issues },
+  );
+}
+
+/**
+ * {@link rowToEvent} without throwing: the event, or the row's issues with the row (as JSON) as its original, for a
+ * loader that quarantines bad rows and goes on. `validate` replaces the default envelope and payload validation.
+ */
+export function rowToItem(
+  input: Readonly<Record<string, unknown>>,
+  mapping: RowMapping,
+  fileIdentity: string,
+  rowNumber: number,
+  validate: EventValidator = defaultEventValidator,
+): ParsedItem {
   const issues: FieldIssue[] = [];
   const report = (column: string, message: string) =>
     issues.push({ index: rowNumber, pointer: jsonPointer(rowNumber, column), message });
+  let row = input;
+  if (mapping.cast !== undefined) {
+    const converted: Record<string, unknown> = { ...input };
+    for (const [column, cast] of Object.entries(mapping.cast)) {
+      if (!Object.hasOwn(input, column)) continue;
+      const result = castCell(input[column], cast);
+      if (result.ok) converted[column] = result.value;
+      else report(column, `column "${column}" ${result.message}`);
+    }
+    row = converted;
+  }
+  const original = {
+    payload: JSON.stringify(row, (_key, value: unknown) => jsonSafe(value)),
+    contentType: 'application/json',
+  };
 
   let id = deterministicId(fileIdentity, rowNumber);
   if (mapping.idColumns !== undefined && mapping.idColumns.length > 0) {
@@ -129,7 +194,7 @@ export function rowToEvent(
   const data: Record<string, unknown> = {};
   for (const column of columns) {
     const value = row[column];
-    if (value !== undefined) data[column] = jsonSafe(value);
+    if (value !== undefined) data[mapping.rename?.[column] ?? column] = jsonSafe(value);
   }
 
   const candidate = {
@@ -142,8 +207,9 @@ export function rowToEvent(
     datacontenttype: 'application/json',
     data,
   };
-  const result = validateEventInput(candidate, rowNumber);
-  if (result.ok && issues.length === 0) return result.value;
+  const result = validate(candidate, rowNumber);
+  const version = result.schemaVersion === undefined ? {} : { schemaVersion: result.schemaVersion };
+  if (result.ok && issues.length === 0) return { index: rowNumber, ok: true, event: result.value, ...version };
   if (!result.ok) {
     // A column already reported (a blank key, an unreadable time) is not reported again by the envelope or payload schema.
     const reported = new Set(issues.map((issue) => issue.pointer));
@@ -166,9 +232,12 @@ export function rowToEvent(
       if (!reported.has(pointer)) issues.push({ ...issue, pointer });
     }
   }
-  throw new TidewayError(
-    ErrorCode.InvalidEvent,
-    `row ${rowNumber} is invalid: ${issues[0]?.message ?? 'unknown issue'}`,
-    { issues },
-  );
+  return {
+    index: rowNumber,
+    ok: false,
+    issues,
+    original,
+    reason: reasonOf(issues, result.ok ? undefined : result.reason),
+    ...version,
+  };
 }

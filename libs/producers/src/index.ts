@@ -38,3 +38,39 @@ export {
   parseNdjsonEvents,
 } from './ndjson.ts';
 export { type RowMapping, rowToEvent } from './file-rows.ts';
+export { type ColumnCast, rowToItem } from './file-rows.ts';
+export {
+  type EventValidation,
+  type EventValidator,
+  type OriginalItem,
+  type ParsedItem,
+  defaultEventValidator,
+  eventsOrThrow,
+  jsonOriginal,
+} from './items.ts';
+export {
+  FILE_FORMATS,
+  type FileFormat,
+  type FileRow,
+  type FileReaderOptions,
+  type AsyncBuffer,
+  formatOfFileName,
+  formatOfMediaType,
+  readCsvRows,
+  readNdjsonRows,
+  readJsonRows,
+  readParquetRows,
+  parquetRowCount,
+} from './file-readers.ts';
+export { parseCloudEventsItems } from './cloudevents.ts';
+export { parseSegmentItems } from './segment.ts';
+export {
+  fileAsyncBuffer,
+  fileIdentity,
+  fileSize,
+  rowsOfFile,
+  rowMappingFromText,
+  type RowMappingText,
+} from './file-source.ts';
+export { readPointer, jsonPointer, parseDateTime } from './request.ts';
+export { MAX_JSON_DEPTH, jsonTooDeep, parseJsonText } from './request.ts';

@@ -1,4 +1,6 @@
-import { validateEventInput, type EventInput, type FieldIssue } from '@tideway/events';
+import type { EventInput, FieldIssue } from '@tideway/events';
+import { defaultEventValidator, reasonOf, type EventValidator, type OriginalItem } from './items.ts';
+import { parseJsonText } from './request.ts';
 
 /** One non-empty line of an NDJSON body: its parsed value, or why it could not be parsed. */
 export interface NdjsonLine {
@@ -6,6 +8,8 @@ export interface NdjsonLine {
   readonly line: number;
   readonly value?: unknown;
   readonly error?: string;
+  /** The line as sent (without its terminator), when it was valid UTF-8 within the length limit. */
+  readonly text?: string;
 }
 
 /** Options of {@link parseNdjson}. */
@@ -109,9 +113,9 @@ export async function* parseNdjson(
     }
     if (text.trim() === '') return undefined;
     try {
-      return { line, value: JSON.parse(text) as unknown };
+      return { line, value: parseJsonText(text), text };
     } catch (error) {
-      return { line, error: `invalid JSON: ${(error as Error).message}` };
+      return { line, error: `invalid JSON: ${(error as Error).message}`, text };
     }
   };
 
@@ -146,23 +150,41 @@ export async function* parseNdjson(
 
 /** One line of an NDJSON body of events: the validated event, or what is wrong with the line. */
 export type NdjsonEvent =
-  | { readonly line: number; readonly event: EventInput }
-  | { readonly line: number; readonly issues: readonly FieldIssue[] };
+  | { readonly line: number; readonly event: EventInput; readonly schemaVersion?: number }
+  | {
+      readonly line: number;
+      readonly issues: readonly FieldIssue[];
+      /** `unparseable` (not JSON, not UTF-8, too long), or the validator's category (`envelope`, `schema`). */
+      readonly reason: string;
+      /** The line as sent; absent when it could not be kept (too long, not UTF-8). */
+      readonly original?: OriginalItem;
+      readonly schemaVersion?: number;
+    };
 
 /**
  * {@link parseNdjson} for a body with one CloudEvents-shaped JSON object per line, validating each against the
- * envelope. Issues carry the line number as `index` and in the pointer (`/12/type`).
+ * envelope (or with `options.validate`). Issues carry the line number as `index` and in the pointer (`/12/type`).
  */
 export async function* parseNdjsonEvents(
   input: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
-  options: NdjsonOptions = {},
+  options: NdjsonOptions & { readonly validate?: EventValidator } = {},
 ): AsyncGenerator<NdjsonEvent, void, undefined> {
-  for await (const { line, value, error } of parseNdjson(input, options)) {
+  const validate = options.validate ?? defaultEventValidator;
+  for await (const { line, value, error, text } of parseNdjson(input, options)) {
+    const original = text === undefined ? {} : { original: { payload: text, contentType: 'application/json' } };
     if (error !== undefined) {
-      yield { line, issues: [{ index: line, pointer: `/${line}`, message: error }] };
+      yield {
+        line,
+        issues: [{ index: line, pointer: `/${line}`, message: error }],
+        reason: 'unparseable',
+        ...original,
+      };
       continue;
     }
-    const result = validateEventInput(value, line);
-    yield result.ok ? { line, event: result.value } : { line, issues: result.issues };
+    const result = validate(value, line);
+    const version = result.schemaVersion === undefined ? {} : { schemaVersion: result.schemaVersion };
+    yield result.ok
+      ? { line, event: result.value, ...version }
+      : { line, issues: result.issues, reason: reasonOf(result.issues, result.reason), ...original, ...version };
   }
 }

@@ -8,9 +8,15 @@ async function* chunked(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Ar
   for (let offset = 0; offset < bytes.length; offset += size) yield bytes.slice(offset, offset + size);
 }
 
+/** Collects the results; the raw `text` of each line is dropped (it is checked on its own below). */
 async function collect<T>(lines: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
-  for await (const line of lines) out.push(line);
+  for await (const line of lines) {
+    if (typeof line === 'object' && line !== null && 'text' in line) {
+      const { text: _text, ...rest } = line as T & { text?: string };
+      out.push(rest as T);
+    } else out.push(line);
+  }
   return out;
 }
 
@@ -112,6 +118,14 @@ describe('parseNdjson', () => {
       if (line.line === 3) break;
     }
     expect(cancelled).toBe(true);
+  });
+});
+
+describe('parseNdjson raw text', () => {
+  it('keeps each line as sent, for quarantining it', async () => {
+    const lines: NdjsonLine[] = [];
+    for await (const line of parseNdjson(chunked(encoder.encode('{"a": 1}\r\n{oops\n'), 3))) lines.push(line);
+    expect(lines.map((l) => l.text)).toEqual(['{"a": 1}', '{oops']);
   });
 });
 

@@ -55,12 +55,39 @@ export function bodyText(body: Uint8Array | string): string | undefined {
   }
 }
 
-/** Parses a JSON body, throwing `invalid-body` when it is not UTF-8 JSON. */
+/**
+ * Deepest nesting of arrays and objects accepted in any JSON a producer sends. Deeper values are refused as
+ * `invalid-body`: serialising or validating them would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether a parsed JSON value nests deeper than `max` (checked without recursion). */
+export function jsonTooDeep(value: unknown, max: number = MAX_JSON_DEPTH): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** `JSON.parse`, refusing values nested deeper than {@link MAX_JSON_DEPTH} (throws a SyntaxError-like Error). */
+export function parseJsonText(text: string): unknown {
+  const value = JSON.parse(text) as unknown;
+  if (jsonTooDeep(value)) throw new Error(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
+}
+
+/** Parses a JSON body, throwing `invalid-body` when it is not UTF-8 JSON (or nests too deeply). */
 export function parseJsonBody(body: Uint8Array | string, what = 'request body'): unknown {
   const text = bodyText(body);
   if (text === undefined) throw new TidewayError(ErrorCode.InvalidBody, `${what} is not valid UTF-8`);
   try {
-    return JSON.parse(text) as unknown;
+    return parseJsonText(text);
   } catch (error) {
     throw new TidewayError(
       ErrorCode.InvalidBody,

@@ -1,9 +1,16 @@
-import { ErrorCode, TidewayError, validateEventInput, type EventInput, type FieldIssue } from '@tideway/events';
+import { ErrorCode, TidewayError, type EventInput, type FieldIssue } from '@tideway/events';
+import {
+  defaultEventValidator,
+  eventsOrThrow,
+  jsonOriginal,
+  reasonOf,
+  type EventValidator,
+  type ParsedItem,
+} from './items.ts';
 import {
   bodyText,
   checkBatchSize,
   headerValue,
-  invalidEvent,
   isRecord,
   jsonPointer,
   parseDateTime,
@@ -28,6 +35,8 @@ export interface SegmentOptions {
   readonly receivedAt?: Date;
   /** Most messages one batch may carry (`batch-too-large` beyond). Unlimited when omitted. */
   readonly maxEvents?: number;
+  /** Validates each candidate event; {@link defaultEventValidator} when omitted. */
+  readonly validate?: EventValidator;
 }
 
 const DEFAULT_SOURCE = 'segment';
@@ -51,20 +60,32 @@ const FIELD_OF_ATTRIBUTE: Readonly<Record<string, string>> = { id: 'messageId', 
  *   `batch-too-large`; `invalid-event` with issues pointing into the Segment payload (`/batch/2/userId`, `/event`).
  */
 export function parseSegment(request: ProducerRequest, options: SegmentOptions): EventInput[] {
+  return eventsOrThrow(parseSegmentItems(request, options), options.endpoint !== 'batch');
+}
+
+/**
+ * {@link parseSegment}, message by message: request-level problems still throw, each message's validation outcome
+ * is returned with the message's JSON as its original, so a gateway can quarantine the invalid ones.
+ */
+export function parseSegmentItems(request: ProducerRequest, options: SegmentOptions): ParsedItem[] {
   const body = parseJsonBody(request.body);
   if (!isRecord(body)) throw new TidewayError(ErrorCode.InvalidBody, 'a Segment request body must be a JSON object');
   const source = options.source ?? DEFAULT_SOURCE;
+  const validate = options.validate ?? defaultEventValidator;
 
-  if (options.endpoint !== 'batch') {
-    const issues: FieldIssue[] = [];
-    const event = toEvent(
-      body,
-      { call: options.endpoint, source, receivedAt: options.receivedAt, sentAt: body['sentAt'] },
-      [],
-      issues,
-    );
-    if (event === undefined || issues.length > 0) throw invalidEvent(issues, 1);
-    return [event];
+  const endpoint = options.endpoint;
+  if (endpoint !== 'batch') {
+    const { writeKey: _writeKey, ...message } = body;
+    return [
+      itemOf(0, message, [], (issues) =>
+        toEvent(
+          body,
+          { call: endpoint, source, receivedAt: options.receivedAt, sentAt: body['sentAt'], validate },
+          [],
+          issues,
+        ),
+      ),
+    ];
   }
 
   const batch = body['batch'];
@@ -72,20 +93,29 @@ export function parseSegment(request: ProducerRequest, options: SegmentOptions):
     throw new TidewayError(ErrorCode.InvalidBody, 'a Segment batch must hold its messages in a "batch" array');
   checkBatchSize(batch.length, options.maxEvents);
   const defaults = { context: body['context'], integrations: body['integrations'] };
+  return batch.map((message, index) =>
+    itemOf(index, message, ['batch', index], (issues) =>
+      toEvent(
+        message,
+        { call: undefined, source, receivedAt: options.receivedAt, sentAt: body['sentAt'], defaults, index, validate },
+        ['batch', index],
+        issues,
+      ),
+    ),
+  );
+}
+
+function itemOf(
+  index: number,
+  message: unknown,
+  _at: readonly (string | number)[],
+  map: (issues: FieldIssue[]) => { event?: EventInput; schemaVersion?: number; reason?: string },
+): ParsedItem {
   const issues: FieldIssue[] = [];
-  const events: EventInput[] = [];
-  batch.forEach((message, index) => {
-    const before = issues.length;
-    const event = toEvent(
-      message,
-      { call: undefined, source, receivedAt: options.receivedAt, sentAt: body['sentAt'], defaults, index },
-      ['batch', index],
-      issues,
-    );
-    if (event !== undefined && issues.length === before) events.push(event);
-  });
-  if (issues.length > 0) throw invalidEvent(issues, batch.length);
-  return events;
+  const { event, schemaVersion, reason } = map(issues);
+  const version = schemaVersion === undefined ? {} : { schemaVersion };
+  if (event !== undefined && issues.length === 0) return { index, ok: true, event, ...version };
+  return { index, ok: false, issues, original: jsonOriginal(message), reason: reasonOf(issues, reason), ...version };
 }
 
 interface MessageContext {
@@ -96,6 +126,7 @@ interface MessageContext {
   readonly sentAt: unknown;
   readonly defaults?: { readonly context: unknown; readonly integrations: unknown };
   readonly index?: number;
+  readonly validate: EventValidator;
 }
 
 function toEvent(
@@ -103,7 +134,7 @@ function toEvent(
   ctx: MessageContext,
   at: readonly (string | number)[],
   issues: FieldIssue[],
-): EventInput | undefined {
+): { event?: EventInput; schemaVersion?: number; reason?: string } {
   const report = (message: string, ...path: string[]) =>
     issues.push({
       ...(ctx.index === undefined ? {} : { index: ctx.index }),
@@ -112,7 +143,7 @@ function toEvent(
     });
   if (!isRecord(message)) {
     report('a Segment message must be a JSON object');
-    return undefined;
+    return {};
   }
 
   const declared = message['type'];
@@ -140,7 +171,7 @@ function toEvent(
     report('messageId must be a non-empty string', 'messageId');
 
   const time = eventTime(message, ctx, report);
-  if (call === undefined) return undefined;
+  if (call === undefined) return {};
 
   const { writeKey: _writeKey, ...rest } = message;
   const data: Record<string, unknown> = { ...rest, type: call };
@@ -159,8 +190,12 @@ function toEvent(
     datacontenttype: 'application/json',
     data,
   };
-  const result = validateEventInput(candidate);
-  if (result.ok) return result.value;
+  const result = ctx.validate(candidate);
+  if (result.ok)
+    return {
+      event: result.value,
+      ...(result.schemaVersion === undefined ? {} : { schemaVersion: result.schemaVersion }),
+    };
   const subjectField = userId === undefined ? 'anonymousId' : 'userId';
   for (const issue of result.issues) {
     const [, attribute = '', ...path] = issue.pointer.split('/');
@@ -172,7 +207,10 @@ function toEvent(
           : (FIELD_OF_ATTRIBUTE[attribute] ?? attribute);
     report(issue.message, ...(field === undefined ? path : [field, ...path]));
   }
-  return undefined;
+  return {
+    ...(result.schemaVersion === undefined ? {} : { schemaVersion: result.schemaVersion }),
+    ...(result.reason === undefined ? {} : { reason: result.reason }),
+  };
 }
 
 function eventTime(

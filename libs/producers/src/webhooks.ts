@@ -1,23 +1,16 @@
 import { z } from 'zod';
-import {
-  ErrorCode,
-  EventTypeSchema,
-  TidewayError,
-  validateEventInput,
-  type EventInput,
-  type FieldIssue,
-} from '@tideway/events';
+import { ErrorCode, EventTypeSchema, TidewayError, type EventInput, type FieldIssue } from '@tideway/events';
 import { decodeData } from './data-encoding.ts';
 import {
   bodyText,
   headerValue,
-  invalidEvent,
   isJsonMediaType,
   parseDateTime,
   parseMediaType,
   readPointer,
   type ProducerRequest,
 } from './request.ts';
+import { defaultEventValidator, eventsOrThrow, reasonOf, type EventValidator, type ParsedItem } from './items.ts';
 import {
   verifyGithub,
   verifyHmac,
@@ -123,6 +116,13 @@ export interface WebhookRegistry {
    *   `invalid-event` when the mapping finds no usable type, or the event fails validation.
    */
   parse(name: string, request: ProducerRequest): EventInput[];
+  /**
+   * Verifies the request (throwing as {@link WebhookRegistry.verify}), then maps it to one parsed item: the event,
+   * or the issues and the request body as the original, for a gateway to quarantine a signed but unusable delivery.
+   *
+   * @throws TidewayError as {@link WebhookRegistry.verify}.
+   */
+  parseItems(name: string, request: ProducerRequest, options?: { validate?: EventValidator }): ParsedItem[];
 }
 
 interface Source {
@@ -257,7 +257,11 @@ export function createWebhookRegistry(
     verify,
     parse(name, request) {
       verify(name, request);
-      return [toEvent(lookup(name).mapping, request)];
+      return eventsOrThrow([toItem(lookup(name).mapping, request, defaultEventValidator, true)], true);
+    },
+    parseItems(name, request, parseOptions = {}) {
+      verify(name, request);
+      return [toItem(lookup(name).mapping, request, parseOptions.validate ?? defaultEventValidator)];
     },
   };
 }
@@ -295,8 +299,23 @@ function readRef(ref: WebhookValueRef, request: ProducerRequest, data: unknown):
   return undefined;
 }
 
-function toEvent(mapping: Source['mapping'], request: ProducerRequest): EventInput {
-  const body = webhookData(request);
+function toItem(
+  mapping: Source['mapping'],
+  request: ProducerRequest,
+  validate: EventValidator,
+  throwUnparseable = false,
+): ParsedItem {
+  const original = {
+    payload: request.body,
+    contentType: headerValue(request.headers, 'content-type') ?? 'application/octet-stream',
+  };
+  let body: ReturnType<typeof webhookData>;
+  try {
+    body = webhookData(request);
+  } catch (error) {
+    if (!(error instanceof TidewayError) || throwUnparseable) throw error;
+    return { index: 0, ok: false, issues: [{ pointer: '', message: error.message }], original, reason: 'unparseable' };
+  }
   const issues: FieldIssue[] = [];
   const text = (ref: WebhookValueRef | undefined): string | undefined => {
     if (ref === undefined) return undefined;
@@ -338,8 +357,16 @@ function toEvent(mapping: Source['mapping'], request: ProducerRequest): EventInp
     ...(time === undefined ? {} : { time }),
     ...(body ?? {}),
   };
-  const result = validateEventInput(candidate);
-  if (result.ok && issues.length === 0) return result.value;
+  const result = validate(candidate);
+  const version = result.schemaVersion === undefined ? {} : { schemaVersion: result.schemaVersion };
+  if (result.ok && issues.length === 0) return { index: 0, ok: true, event: result.value, ...version };
   if (!result.ok) issues.push(...result.issues.filter((issue) => !(issue.pointer === '/type' && type === undefined)));
-  throw invalidEvent(issues, 1);
+  return {
+    index: 0,
+    ok: false,
+    issues,
+    original,
+    reason: reasonOf(issues, result.ok ? undefined : result.reason),
+    ...version,
+  };
 }

@@ -17,6 +17,22 @@ function dayBounds(partition: string): [string, string] {
   return [start.toISOString(), new Date(start.getTime() + 86_400_000).toISOString()];
 }
 
+/**
+ * Queries sent without waiting for their answers. Each is marked handled at once (a failure aborts the transaction,
+ * so later queries fail too, and only the first failure matters): `all()` waits for every one and throws the first.
+ */
+class Pipelined {
+  private readonly queries: Promise<unknown>[] = [];
+  add<T>(query: Promise<T>): Promise<T> {
+    this.queries.push(query);
+    query.catch(() => undefined);
+    return query;
+  }
+  async all(): Promise<void> {
+    await Promise.all(this.queries);
+  }
+}
+
 /** Rows per INSERT statement: 13 parameters each, well under PostgreSQL's 65,535 parameters. */
 const INSERT_CHUNK = 2000;
 
@@ -51,12 +67,20 @@ export class WarmProjection implements ProjectionStore {
   async apply(batch: readonly StoredEvent[], throughSeq: number = batch.at(-1)?.seq ?? 0): Promise<ApplyResult> {
     try {
       return await this.store.sql.begin(async (tx) => {
-        await tx`insert into projection_checkpoints (projection, seq) values (${this.name}, 0) on conflict do nothing`;
-        const [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+        // Statements that do not need each other's results are sent together (postgres.js pipelines the queries it
+        // is given before their answers arrive): every wait for PostgreSQL is a round trip plus, on a busy machine,
+        // a trip through the scheduler, and those waits were most of a batch's time (docs/benchmarks.md).
+        const sent = new Pipelined();
+        // The checkpoint row, locked; created on the projection's first apply.
+        let [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+        if (!row) {
+          await tx`insert into projection_checkpoints (projection, seq) values (${this.name}, 0) on conflict do nothing`;
+          [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+        }
         const applied = row ? Number(row.seq) : 0;
         const fresh = batch.filter((e) => e.seq > applied);
         const through = Math.max(applied, throughSeq);
-        let inserted = 0;
+        const inserts: Promise<{ count: number }>[] = [];
         if (fresh.length > 0) {
           await this.ensurePartitions(tx, fresh);
           const refs = fresh.map(({ event }) => this.reducers.for(event.type).entityOf(event));
@@ -81,13 +105,16 @@ export class WarmProjection implements ProjectionStore {
                 data: data === undefined ? null : JSON.stringify(data),
               };
             });
-            inserted += (await tx`insert into events ${tx(rows)} on conflict do nothing`).count;
+            inserts.push(sent.add(tx`insert into events ${tx(rows)} on conflict do nothing`));
           }
-          await this.foldEntities(tx, fresh, refs);
+          await this.foldEntities(tx, fresh, refs, sent);
         }
         if (through > applied) {
-          await tx`update projection_checkpoints set seq = ${through}, updated_at = now() where projection = ${this.name}`;
+          void sent.add(tx`update projection_checkpoints set seq = ${through}, updated_at = now() where projection = ${this.name}`);
         }
+        await sent.all();
+        let inserted = 0;
+        for (const insert of inserts) inserted += (await insert).count;
         return { applied: inserted, skipped: batch.length - fresh.length, checkpoint: through };
       });
     } catch (error) {
@@ -107,7 +134,8 @@ export class WarmProjection implements ProjectionStore {
     }
   }
 
-  private async foldEntities(tx: Tx, events: readonly StoredEvent[], refs: readonly (EntityRef | undefined)[]): Promise<void> {
+  /** Reads (and locks) the touched entities' states, folds the batch into them and sends the upserts (not awaited). */
+  private async foldEntities(tx: Tx, events: readonly StoredEvent[], refs: readonly (EntityRef | undefined)[], sent: Pipelined): Promise<void> {
     const touched = new Map<string, { tenant: string; ref: EntityRef; state: EntityState | undefined; lastSeq: number }>();
     events.forEach((e, i) => {
       const ref = refs[i];
@@ -115,11 +143,11 @@ export class WarmProjection implements ProjectionStore {
     });
     if (touched.size === 0) return;
     const keys = [...touched.values()];
-    const current = await tx<{ tenant: string; entity_type: string; entity_id: string; state: EntityState }[]>`
+    const current = await sent.add(tx<{ tenant: string; entity_type: string; entity_id: string; state: EntityState }[]>`
       select s.tenant, s.entity_type, s.entity_id, s.state from entity_state s
       join unnest(${keys.map((k) => k.tenant)}::text[], ${keys.map((k) => k.ref.entityType)}::text[], ${keys.map((k) => k.ref.entityId)}::text[])
         as k(tenant, entity_type, entity_id) using (tenant, entity_type, entity_id)
-      for update of s`;
+      for update of s`);
     for (const c of current) {
       const entry = touched.get(entityKey(c.tenant, { entityType: c.entity_type, entityId: c.entity_id }));
       if (entry) entry.state = c.state;
@@ -139,8 +167,8 @@ export class WarmProjection implements ProjectionStore {
       last_seq: k.lastSeq,
     }));
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-      await tx`insert into entity_state ${tx(rows.slice(i, i + INSERT_CHUNK))}
-        on conflict (tenant, entity_type, entity_id) do update set state = excluded.state, last_seq = excluded.last_seq, updated_at = now()`;
+      void sent.add(tx`insert into entity_state ${tx(rows.slice(i, i + INSERT_CHUNK))}
+        on conflict (tenant, entity_type, entity_id) do update set state = excluded.state, last_seq = excluded.last_seq, updated_at = now()`);
     }
   }
 }
