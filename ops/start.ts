@@ -58,6 +58,8 @@ if (!env['S3_ENDPOINT']) {
 }
 // Every tier: warm (PostgreSQL), hot (Redis) and cold (S3), plus the derived-event projections.
 env['PROJECTIONS'] ??= 'warm,derived,hot,hot-derived,cold';
+// ... and the query API reads all of them: a time range past warm retention comes from the archive.
+env['QUERY_COLD'] ??= 'on';
 // API keys are required (TIDEWAY_AUTH=required). npm start registers a bootstrap admin key for tenant `default`:
 // TIDEWAY_BOOTSTRAP_KEY when set, else one generated once and kept in .tmp/bootstrap-key. The demo producer and the
 // sample curls below use it.
