@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import { ErrorCode, TidewayError, type EventEnvelope } from '@tideway/events';
 import type { WarmStore } from './db.ts';
 import { events } from './schema.ts';
@@ -117,7 +117,7 @@ export class WarmEventReader {
     const [row] = await this.store.db
       .select({ n: sql<number>`count(*)::int` })
       .from(events)
-      .where(tenant ? eq(events.tenant, tenant) : or());
+      .where(tenant ? eq(events.tenant, tenant) : undefined);
     return row?.n ?? 0;
   }
 }
