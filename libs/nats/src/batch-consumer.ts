@@ -12,6 +12,20 @@ export interface BatchConsumerOptions {
   readonly ack: 'last' | 'each';
   /** Called after a handler failure, before the batch is retried. */
   readonly onError?: (error: unknown, attempt: number) => void;
+  /**
+   * Batches handed to the handler before the previous ones resolved (default 1: one at a time). Only for a
+   * handler that commits batches in the order it was given them — a later batch never commits unless every earlier
+   * one did (the warm projection conditions each commit on its predecessor's checkpoint) — because acknowledgement
+   * stays in order: after a failure the failed batch and every batch after it are retried one at a time.
+   */
+  readonly concurrency?: number;
+}
+
+interface InFlight {
+  readonly batch: JsMsg[];
+  readonly done: Promise<void>;
+  settled: boolean;
+  error?: { readonly cause: unknown };
 }
 
 /** A batch handler. It must be atomic: when it resolves, the batch's effects are committed. */
@@ -19,8 +33,8 @@ export type BatchHandler = (messages: readonly JsMsg[]) => Promise<void>;
 
 /**
  * Runs a JetStream pull consumer as a sequence of batches: messages are buffered until `maxBatch` or
- * `maxWaitMs`, handed to `handler` one batch at a time (never concurrently), and acknowledged only after the
- * handler resolved. A failing batch is retried with back-off until it succeeds or the consumer is stopped,
+ * `maxWaitMs`, handed to `handler` one batch at a time (or up to `concurrency` at a time, for a handler that
+ * commits in order), and acknowledged in order, each only after the handler resolved. A failing batch is retried with back-off until it succeeds or the consumer is stopped,
  * so the consumer never skips ahead of its store. Memory is bounded by the consumer's `max_ack_pending`.
  */
 export class BatchConsumer {
@@ -44,7 +58,8 @@ export class BatchConsumer {
 
   async start(): Promise<void> {
     this.messages = await this.consumer.consume({
-      max_messages: Math.max(this.options.maxBatch * 2, 256),
+      // enough pulled to fill the next batch while the current ones commit
+      max_messages: Math.max(this.options.maxBatch * (this.concurrency + 1), 256),
       callback: (msg) => this.onMessage(msg),
     });
     this.loop = this.run();
@@ -60,37 +75,79 @@ export class BatchConsumer {
     else this.timer ??= setTimeout(() => this.kick(), this.options.maxWaitMs);
   }
 
+  /** A batch is due (full, or its wait ran out): clears the wait timer and wakes the loop. */
   private kick(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.wakeUp();
+  }
+
+  private wakeUp(): void {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
   }
 
+  private get concurrency(): number {
+    return Math.max(1, this.options.concurrency ?? 1);
+  }
+
   private async run(): Promise<void> {
-    while (!this.stopping || this.buffer.length > 0) {
-      if (this.buffer.length === 0 || (this.buffer.length < this.options.maxBatch && this.timer && !this.stopping)) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
+    const window: InFlight[] = [];
+    for (;;) {
+      // Acknowledge committed batches at the head of the window, in order.
+      while (window[0]?.settled && !window[0].error) this.acknowledge(window.shift()!.batch);
+      if (window[0]?.error) {
+        // The head failed, so nothing after it can have committed: let the rest settle, then retry the failed
+        // batch and every later one by one (with back-off), as the consumer without concurrency does.
+        const failed = window.splice(0);
+        await Promise.all(failed.map((f) => f.done));
+        this.options.onError?.(failed[0]!.error!.cause, 1);
+        if (this.stopping) return; // unacked: redelivered to the next consumer
+        for (const [i, f] of failed.entries()) {
+          if (!(await this.commit(f.batch, i === 0 ? 2 : 1))) return; // stopping: unacked, redelivered later
+        }
         continue;
       }
-      const batch = this.buffer.splice(0, this.options.maxBatch);
-      if (this.buffer.length > 0 && !this.timer) this.timer = setTimeout(() => this.kick(), this.options.maxWaitMs);
-      await this.commit(batch);
+      const ready = this.buffer.length >= this.options.maxBatch || (this.buffer.length > 0 && (!this.timer || this.stopping));
+      if (ready && window.length < this.concurrency) {
+        const batch = this.buffer.splice(0, this.options.maxBatch);
+        if (this.buffer.length > 0 && !this.timer) this.timer = setTimeout(() => this.kick(), this.options.maxWaitMs);
+        if (this.concurrency === 1 && window.length === 0) {
+          if (!(await this.commit(batch, 1))) return;
+          continue;
+        }
+        const entry: InFlight = { batch, settled: false, done: Promise.resolve() };
+        (entry as { done: Promise<void> }).done = this.handler(batch).then(
+          () => void (entry.settled = true),
+          (cause: unknown) => void Object.assign(entry, { settled: true, error: { cause } }),
+        ).finally(() => this.wakeUp());
+        window.push(entry);
+        continue;
+      }
+      if (this.stopping && this.buffer.length === 0 && window.length === 0) return;
+      // Wait for a message, the batch timer or a settled batch.
+      await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
 
-  private async commit(batch: JsMsg[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+  /** Runs the handler until it succeeds (true) or the consumer is stopping (false), then acknowledges. */
+  private async commit(batch: JsMsg[], firstAttempt: number): Promise<boolean> {
+    for (let attempt = firstAttempt; ; attempt++) {
+      if (attempt > 1) await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 5_000)));
       try {
         await this.handler(batch);
         break;
       } catch (error) {
         this.options.onError?.(error, attempt);
-        if (this.stopping) return; // unacked: redelivered to the next consumer
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5_000)));
+        if (this.stopping) return false; // unacked: redelivered to the next consumer
       }
     }
+    this.acknowledge(batch);
+    return true;
+  }
+
+  private acknowledge(batch: JsMsg[]): void {
     if (this.options.ack === 'last') batch.at(-1)?.ack();
     else for (const m of batch) m.ack();
     this.batches++;

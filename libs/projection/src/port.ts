@@ -33,6 +33,12 @@ export interface ProjectionStore {
    * calls it when it starts and whenever it resumes, while holding the writer lock.
    */
   reopen?(): Promise<void>;
+  /**
+   * How many `apply` calls may be running at once (default 1). A store that allows more must commit them in the
+   * order they were called and never commit one whose predecessor failed; the runner calls `apply` in batch
+   * order and acknowledges in that order.
+   */
+  readonly maxConcurrentApplies?: number;
   /** Applies `batch` (ascending sequences) and moves the checkpoint to `throughSeq` in one atomic step. */
   apply(batch: readonly StoredEvent[], throughSeq: number): Promise<ApplyResult>;
 }

@@ -78,7 +78,8 @@ export async function runProjection(options: ProjectionRunnerOptions): Promise<R
   const quarantine = new JetStreamPublisher(options.nc, { connected: options.connected });
   const jsm = await jetstreamManager(options.nc);
 
-  const handler = async (msgs: readonly JsMsg[]): Promise<void> => {
+  /** Decodes a batch and quarantines what the store cannot hold; returns the events to apply. */
+  const prepare = async (msgs: readonly JsMsg[]): Promise<{ good: StoredEvent[]; quarantined: number }> => {
     const good: StoredEvent[] = [];
     let quarantined = 0;
     for (const msg of msgs) {
@@ -102,8 +103,21 @@ export async function runProjection(options: ProjectionRunnerOptions): Promise<R
       });
       quarantined++;
     }
-    // Quarantined messages still advance the checkpoint: the batch's last sequence is what gets acked.
-    const result = await store.apply(good, msgs.at(-1)!.seq);
+    return { good, quarantined };
+  };
+
+  // With concurrent applies, batches take turns to be prepared and handed to the store, so the store sees
+  // `apply` called in batch order whatever the quarantine publishes cost; the applies themselves may overlap.
+  let turn: Promise<unknown> = Promise.resolve();
+  const handler = async (msgs: readonly JsMsg[]): Promise<void> => {
+    const started = turn.then(async () => {
+      const { good, quarantined } = await prepare(msgs);
+      // Quarantined messages still advance the checkpoint: the batch's last sequence is what gets acked.
+      return { applying: store.apply(good, msgs.at(-1)!.seq), quarantined };
+    });
+    turn = started.catch(() => undefined);
+    const { applying, quarantined } = await started;
+    const result = await applying;
     options.onBatch?.({ ...result, quarantined, batchSize: msgs.length });
   };
 
@@ -122,6 +136,7 @@ export async function runProjection(options: ProjectionRunnerOptions): Promise<R
         maxBatch: options.maxBatch,
         maxWaitMs: options.maxWaitMs,
         ack: 'last',
+        concurrency: store.maxConcurrentApplies ?? 1,
         onError: (error, attempt) => log.error({ projection: store.name, err: error, attempt }, 'batch failed; retrying'),
       });
       await batches.start();

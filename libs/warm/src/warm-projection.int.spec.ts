@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventEnvelope, StoredEvent } from '@tideway/events';
 import { createPgSchema, type PgSchema } from '@tideway/testing';
-import { WarmEventReader, WarmProjection, migrateWarmStore, openWarmStore, type WarmStore } from './index.ts';
+import { WarmEventReader, WarmProjection, migrateWarmStore, openWarmStore, warmChecksum, type WarmStore } from './index.ts';
 
 const migrations = fileURLToPath(new URL('../../../migrations', import.meta.url));
 
@@ -72,6 +72,76 @@ describe('warm projection', () => {
     const bad = reading(2, 'x', 2, 'not a time');
     await expect(projection.apply([reading(3, 'x', 3, '2026-04-01T00:00:01Z'), bad], 3)).rejects.toThrow();
     expect(await projection.checkpoint()).toBe(1);
+  });
+});
+
+describe('warm projection with concurrent applies', () => {
+  const schemas: PgSchema[] = [];
+  const stores: WarmStore[] = [];
+  const fresh = async (): Promise<WarmStore> => {
+    const pg = await createPgSchema(process.env['DATABASE_URL']!);
+    schemas.push(pg);
+    const store = openWarmStore({ url: process.env['DATABASE_URL']!, schema: pg.schema, max: 4 });
+    stores.push(store);
+    await migrateWarmStore(store, migrations);
+    return store;
+  };
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    for (const pg of schemas) await pg.drop();
+  });
+  const devices = ['a', 'b', 'c', 'd'];
+  const stream = Array.from({ length: 600 }, (_, i) =>
+    reading(i + 1, devices[i % devices.length]!, (i * 37) % 101, new Date(Date.UTC(2026, 4, 1) + i * 60_000).toISOString()),
+  );
+  const batchesOf = (events: readonly StoredEvent[], size: number): StoredEvent[][] =>
+    Array.from({ length: Math.ceil(events.length / size) }, (_, i) => events.slice(i * size, (i + 1) * size));
+
+  it('overlapping applies commit in order, to the same rows, states and checkpoint as one at a time', async () => {
+    const oneByOne = new WarmProjection(await fresh(), 'warm-events');
+    for (const b of batchesOf(stream, 50)) await oneByOne.apply(b);
+    const overlapping = new WarmProjection(await fresh(), 'warm-events');
+    expect(overlapping.maxConcurrentApplies).toBe(2);
+    // two in flight at a time, as the runner does
+    const batches = batchesOf(stream, 50);
+    const results = [];
+    for (let i = 0; i < batches.length; i += 2) results.push(...(await Promise.all(batches.slice(i, i + 2).map((b) => overlapping.apply(b)))));
+    expect(results.map((r) => r.checkpoint)).toEqual(batches.map((b) => b.at(-1)!.seq));
+    expect(await warmChecksum(stores[1]!)).toEqual(await warmChecksum(stores[0]!));
+    expect(await overlapping.checkpoint()).toBe(600);
+  });
+
+  it('never commits a batch whose predecessor failed', async () => {
+    const store = await fresh();
+    const projection = new WarmProjection(store, 'warm-events');
+    await projection.apply(stream.slice(0, 10));
+    const broken = [...stream.slice(10, 19), { ...stream[19]!, event: { ...stream[19]!.event, time: 'not a time' } }];
+    const [first, second] = await Promise.allSettled([projection.apply(broken), projection.apply(stream.slice(20, 30))]);
+    expect(first.status).toBe('rejected');
+    expect(second.status).toBe('rejected');
+    expect(await projection.checkpoint()).toBe(10);
+    const [count] = await store.sql<{ n: number }[]>`select count(*)::int as n from events`;
+    expect(count?.n).toBe(10);
+    // retried in order, one at a time (as the runner does after a failure), both commit
+    await projection.apply(stream.slice(10, 20));
+    await projection.apply(stream.slice(20, 30));
+    expect(await projection.checkpoint()).toBe(30);
+  });
+
+  it('stores an event sent twice, in two overlapping batches, once', async () => {
+    const store = await fresh();
+    const projection = new WarmProjection(store, 'warm-events');
+    const first = stream.slice(0, 300);
+    // the producer re-sent event 150 (same id, source and time) later in the stream
+    const second = [...stream.slice(300, 310), { ...stream[149]!, seq: 311 }, ...stream.slice(311, 400)];
+    const settled = await Promise.allSettled([projection.apply(first), projection.apply(second)]);
+    // should the two INSERTs have waited for each other, PostgreSQL broke the deadlock: retry in order
+    for (const [i, s] of settled.entries()) if (s.status === 'rejected') await projection.apply([first, second][i]!);
+    if (settled[0].status === 'rejected' && settled[1].status === 'fulfilled') throw new Error('a batch committed after a failed predecessor');
+    expect(await projection.checkpoint()).toBe(400);
+    const [counts] = await store.sql<{ n: number; dup: number }[]>`
+      select count(*)::int as n, count(*) filter (where id = ${stream[149]!.event.id})::int as dup from events`;
+    expect(counts).toEqual({ n: 399, dup: 1 });
   });
 });
 

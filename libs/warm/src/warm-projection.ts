@@ -33,8 +33,91 @@ class Pipelined {
   }
 }
 
-/** Rows per INSERT statement: 13 parameters each, well under PostgreSQL's 65,535 parameters. */
+/** Rows per entity-state upsert statement: 5 parameters each, well under PostgreSQL's 65,535 parameters. */
 const INSERT_CHUNK = 2000;
+
+/**
+ * Inserts a batch of events as one `INSERT … SELECT FROM unnest(<one array per column>) ON CONFLICT DO NOTHING`:
+ * 13 parameters whatever the batch size. A multi-row `VALUES` list with 13 parameters per row costs PostgreSQL
+ * about 2.3 times the CPU per row (parsing and planning thousands of parameters on every batch; measured in
+ * docs/benchmarks.md), and the warm drain is bound by PostgreSQL's CPU.
+ */
+function insertEvents(tx: Tx, events: readonly StoredEvent[], refs: readonly (EntityRef | undefined)[]): Promise<{ count: number }> {
+  const n = events.length;
+  const seq = new Array<string>(n);
+  const tenant = new Array<string>(n);
+  const id = new Array<string>(n);
+  const source = new Array<string>(n);
+  const type = new Array<string>(n);
+  const subject = new Array<string | null>(n);
+  const time = new Array<string>(n);
+  const recorded = new Array<string>(n);
+  const partitionKey = new Array<string>(n);
+  const entityType = new Array<string | null>(n);
+  const entityId = new Array<string | null>(n);
+  const attributes = new Array<string>(n);
+  const data = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const { seq: s, event } = events[i]!;
+    const { data: payload, ...rest } = event;
+    const ref = refs[i];
+    seq[i] = String(s);
+    tenant[i] = event.tenant;
+    id[i] = event.id;
+    source[i] = event.source;
+    type[i] = event.type;
+    subject[i] = event.subject ?? null;
+    time[i] = event.time;
+    recorded[i] = event.recordedtime;
+    partitionKey[i] = event.partitionkey;
+    entityType[i] = ref?.entityType ?? null;
+    entityId[i] = ref?.entityId ?? null;
+    // jsonb travels as JSON text (postgres.js has no jsonb serialiser).
+    attributes[i] = JSON.stringify(rest);
+    data[i] = payload === undefined ? null : JSON.stringify(payload);
+  }
+  // Every array travels as text[] and is cast by PostgreSQL: postgres.js would serialise a timestamptz[] through
+  // Date (dropping microseconds) and a jsonb[] by JSON-encoding the JSON text again.
+  return tx`
+    insert into events (seq, tenant, id, source, type, subject, time, recorded_time, partition_key, entity_type, entity_id, attributes, data)
+    select * from unnest(${seq}::text[]::bigint[], ${tenant}::text[], ${id}::text[], ${source}::text[], ${type}::text[], ${subject}::text[],
+      ${time}::text[]::timestamptz[], ${recorded}::text[]::timestamptz[], ${partitionKey}::text[], ${entityType}::text[], ${entityId}::text[],
+      ${attributes}::text[]::jsonb[], ${data}::text[]::jsonb[])
+    on conflict do nothing`;
+}
+
+/** An apply in progress, as the next apply sees it. */
+class InFlightApply {
+  /** Resolves with the checkpoint this apply will commit once it holds the checkpoint row; rejects if it fails first. */
+  readonly locked: Promise<number>;
+  /** Settles when this apply's transaction has ended: resolves on commit, rejects on failure. */
+  readonly committed: Promise<void>;
+  private resolveLocked!: (checkpoint: number) => void;
+  private rejectLocked!: (error: unknown) => void;
+  private resolveCommitted!: () => void;
+  private rejectCommitted!: (error: unknown) => void;
+
+  constructor() {
+    this.locked = new Promise<number>((resolve, reject) => ((this.resolveLocked = resolve), (this.rejectLocked = reject)));
+    this.committed = new Promise<void>((resolve, reject) => ((this.resolveCommitted = resolve), (this.rejectCommitted = reject)));
+    // Nobody may be waiting: a failure is the apply's own to report.
+    this.locked.catch(() => undefined);
+    this.committed.catch(() => undefined);
+  }
+
+  holdsRow(checkpoint: number): void {
+    this.resolveLocked(checkpoint);
+  }
+
+  settle(error?: unknown): void {
+    if (error === undefined) {
+      this.resolveCommitted();
+    } else {
+      this.rejectLocked(error);
+      this.rejectCommitted(error);
+    }
+  }
+}
 
 /**
  * The warm projection: event history (time-partitioned) plus the latest state of every entity, written
@@ -64,48 +147,80 @@ export class WarmProjection implements ProjectionStore {
     return rows[0] ? Number(rows[0].seq) : 0;
   }
 
-  async apply(batch: readonly StoredEvent[], throughSeq: number = batch.at(-1)?.seq ?? 0): Promise<ApplyResult> {
+  /**
+   * Two applies may run at once (the runner hands over the next batch while this one commits), so that one batch's
+   * INSERT runs in PostgreSQL while the batch before it folds entities and commits: the warm drain was bound by
+   * the projector and PostgreSQL waiting for each other (docs/benchmarks.md). Commits stay in order — see `apply`.
+   */
+  readonly maxConcurrentApplies = 2;
+
+  /** The latest apply started, while it runs: the next one orders itself after it. */
+  private latest: InFlightApply | undefined;
+
+  /**
+   * One transaction per batch. When no apply is running, it locks the checkpoint row first, drops events at or
+   * below the checkpoint, inserts the rest, folds entity states and moves the checkpoint.
+   *
+   * When the previous batch's apply is still running (`maxConcurrentApplies`), this one waits until that one holds
+   * the checkpoint row, drops events at or below the checkpoint that one will commit, sends its INSERT at once (it
+   * runs beside the other transaction), and then asks for the checkpoint row itself: PostgreSQL makes it wait until
+   * the previous transaction ends — a wait PostgreSQL's deadlock detector can see, should the two INSERTs ever wait
+   * for each other over a duplicate event. It commits only if the row holds exactly the checkpoint the previous
+   * apply was to commit, so a batch never commits after a predecessor that failed: the entity fold reads states
+   * the previous batch committed, and checkpoint, rows and states never disagree.
+   */
+  apply(batch: readonly StoredEvent[], throughSeq: number = batch.at(-1)?.seq ?? 0): Promise<ApplyResult> {
+    const previous = this.latest;
+    const mine = new InFlightApply();
+    this.latest = mine;
+    return this.applyAfter(previous, mine, batch, throughSeq).finally(() => {
+      if (this.latest === mine) this.latest = undefined;
+    });
+  }
+
+  private async applyAfter(previous: InFlightApply | undefined, mine: InFlightApply, batch: readonly StoredEvent[], throughSeq: number): Promise<ApplyResult> {
     try {
-      return await this.store.sql.begin(async (tx) => {
+      const result = await this.store.sql.begin(async (tx) => {
         // Statements that do not need each other's results are sent together (postgres.js pipelines the queries it
         // is given before their answers arrive): every wait for PostgreSQL is a round trip plus, on a busy machine,
         // a trip through the scheduler, and those waits were most of a batch's time (docs/benchmarks.md).
         const sent = new Pipelined();
-        // The checkpoint row, locked; created on the projection's first apply.
-        let [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
-        if (!row) {
-          await tx`insert into projection_checkpoints (projection, seq) values (${this.name}, 0) on conflict do nothing`;
-          [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+        let applied: number;
+        let inserted: Promise<{ count: number }> | undefined;
+        let fresh: readonly StoredEvent[];
+        let refs: readonly (EntityRef | undefined)[] = [];
+        if (previous) {
+          // The checkpoint the running apply will commit (it throws if that one failed before taking the row).
+          applied = await previous.locked;
+          fresh = batch.filter((e) => e.seq > applied);
+          // A new daily partition is DDL on `events`: create it only once the other transaction has ended.
+          if (this.missingPartitions(fresh).length > 0) await previous.committed;
+          if (fresh.length > 0) {
+            await this.ensurePartitions(tx, fresh);
+            refs = fresh.map(({ event }) => this.reducers.for(event.type).entityOf(event));
+            inserted = sent.add(insertEvents(tx, fresh, refs));
+          }
+          const [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+          if (!row || Number(row.seq) !== applied) {
+            throw new Error(`warm projection ${this.name}: the previous batch did not commit checkpoint ${applied} (found ${row?.seq ?? 'none'}); retrying in order`);
+          }
+        } else {
+          // The checkpoint row, locked; created on the projection's first apply.
+          let [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+          if (!row) {
+            await tx`insert into projection_checkpoints (projection, seq) values (${this.name}, 0) on conflict do nothing`;
+            [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
+          }
+          applied = row ? Number(row.seq) : 0;
+          fresh = batch.filter((e) => e.seq > applied);
         }
-        const applied = row ? Number(row.seq) : 0;
-        const fresh = batch.filter((e) => e.seq > applied);
         const through = Math.max(applied, throughSeq);
-        const inserts: Promise<{ count: number }>[] = [];
+        mine.holdsRow(through);
         if (fresh.length > 0) {
-          await this.ensurePartitions(tx, fresh);
-          const refs = fresh.map(({ event }) => this.reducers.for(event.type).entityOf(event));
-          for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
-            const rows = fresh.slice(i, i + INSERT_CHUNK).map(({ seq, event }, j) => {
-              const { data, ...attributes } = event;
-              const ref = refs[i + j];
-              return {
-                seq,
-                tenant: event.tenant,
-                id: event.id,
-                source: event.source,
-                type: event.type,
-                subject: event.subject ?? null,
-                time: event.time,
-                recorded_time: event.recordedtime,
-                partition_key: event.partitionkey,
-                entity_type: ref?.entityType ?? null,
-                entity_id: ref?.entityId ?? null,
-                // jsonb parameters travel as JSON text (postgres.js has no jsonb serialiser).
-                attributes: JSON.stringify(attributes),
-                data: data === undefined ? null : JSON.stringify(data),
-              };
-            });
-            inserts.push(sent.add(tx`insert into events ${tx(rows)} on conflict do nothing`));
+          if (!inserted) {
+            await this.ensurePartitions(tx, fresh);
+            refs = fresh.map(({ event }) => this.reducers.for(event.type).entityOf(event));
+            inserted = sent.add(insertEvents(tx, fresh, refs));
           }
           await this.foldEntities(tx, fresh, refs, sent);
         }
@@ -113,21 +228,24 @@ export class WarmProjection implements ProjectionStore {
           void sent.add(tx`update projection_checkpoints set seq = ${through}, updated_at = now() where projection = ${this.name}`);
         }
         await sent.all();
-        let inserted = 0;
-        for (const insert of inserts) inserted += (await insert).count;
-        return { applied: inserted, skipped: batch.length - fresh.length, checkpoint: through };
+        return { applied: inserted ? (await inserted).count : 0, skipped: batch.length - fresh.length, checkpoint: through };
       });
+      mine.settle();
+      return result;
     } catch (error) {
+      mine.settle(error);
       // A partition may have been dropped by tiering since we cached it.
       this.knownPartitions.clear();
       throw error;
     }
   }
 
+  private missingPartitions(events: readonly StoredEvent[]): string[] {
+    return [...new Set(events.map((e) => partitionNameFor(e.event.time)))].filter((name) => !this.knownPartitions.has(name));
+  }
+
   private async ensurePartitions(tx: Tx, events: readonly StoredEvent[]): Promise<void> {
-    const needed = new Set(events.map((e) => partitionNameFor(e.event.time)));
-    for (const name of needed) {
-      if (this.knownPartitions.has(name)) continue;
+    for (const name of this.missingPartitions(events)) {
       const [from, to] = dayBounds(name);
       await tx.unsafe(`create table if not exists "${name}" partition of events for values from ('${from}') to ('${to}')`);
       this.knownPartitions.add(name);

@@ -98,10 +98,12 @@ async function write(args: Args, ctx: AgentContext): Promise<object> {
             await tx`insert into ${tx(table)} ${tx(objects)} on conflict do nothing`;
           } else {
             const col = (k: number): unknown[] => part.map((r) => r[k]);
+            // As the warm projection sends them: every array as text[], cast by PostgreSQL (postgres.js would send
+            // timestamptz[] through Date, dropping microseconds, and JSON-encode jsonb[] elements a second time).
             await tx`insert into ${tx(table)} (${tx(cols)})
-              select * from unnest(${col(0) as number[]}::bigint[], ${col(1) as string[]}::text[], ${col(2) as string[]}::text[], ${col(3) as string[]}::text[],
-                ${col(4) as string[]}::text[], ${col(5) as string[]}::text[], ${col(6) as string[]}::timestamptz[], ${col(7) as string[]}::timestamptz[],
-                ${col(8) as string[]}::text[], ${col(9) as string[]}::text[], ${col(10) as string[]}::text[], ${col(11) as string[]}::jsonb[], ${col(12) as string[]}::jsonb[])
+              select * from unnest(${col(0).map(String)}::text[]::bigint[], ${col(1) as string[]}::text[], ${col(2) as string[]}::text[], ${col(3) as string[]}::text[],
+                ${col(4) as string[]}::text[], ${col(5) as string[]}::text[], ${col(6) as string[]}::text[]::timestamptz[], ${col(7) as string[]}::text[]::timestamptz[],
+                ${col(8) as string[]}::text[], ${col(9) as string[]}::text[], ${col(10) as string[]}::text[], ${col(11) as string[]}::text[]::jsonb[], ${col(12) as string[]}::text[]::jsonb[])
               on conflict do nothing`;
           }
         });

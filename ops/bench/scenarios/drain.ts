@@ -108,7 +108,10 @@ export async function drain(ctx: BenchContext): Promise<ResultRow[]> {
     const available: string[] = [];
     // The projections the projector offers (PROJECTION_NAMES in its config); others are not built yet.
     const offered = /PROJECTION_NAMES\s*=\s*\[([^\]]*)\]/.exec(readFileSync(`${repoRoot}apps/projector/src/config.ts`, 'utf8'))?.[1] ?? '';
+    // BENCH_DRAIN=warm,hot limits the drain to some projections (for iterating on one of them).
+    const wanted = process.env['BENCH_DRAIN']?.split(',').map((n) => n.trim()).filter(Boolean);
     for (const p of PROJECTIONS) {
+      if (wanted && !wanted.includes(p.name)) continue;
       if (!offered.includes(`'${p.name}'`)) {
         rows.push(skippedRow(`drain.${p.name}`, 'drain', `Drain into the ${p.name} projection`, 'events/s', `not available: the projector does not offer PROJECTIONS=${p.name} yet`));
         continue;
