@@ -568,7 +568,10 @@ export class CombinedDetector implements AnomalyDetector {
   private readonly decades: number;
   private readonly components: [string, AnomalyDetector][] = [];
   private likelihood: SurpriseLikelihood | undefined;
+  /** The pre-suppression scores of the last `suppression.points` points, oldest first (part of the snapshot). */
   private recentScores: number[] = [];
+  /** Their maximum, maintained incrementally. */
+  private recentPeak = new SlidingMax();
   lastLog10p = 0;
   private lastComponents: Record<string, number> = {};
 
@@ -597,21 +600,30 @@ export class CombinedDetector implements AnomalyDetector {
       return { score: 0, components: {} };
     }
     const components: Record<string, number> = {};
-    const logs: number[] = [];
-    for (const [name, detector] of this.components) {
+    // The fused log-probability, computed as `fuse` over the components in order (without an array per point).
+    const combine = this.options.combine ?? 'mean';
+    const count = this.components.length;
+    const mean = count > 1 && combine === 'mean';
+    let log10p = 0;
+    for (let i = 0; i < count; i++) {
+      const [name, detector] = this.components[i] as [string, AnomalyDetector];
       components[name] = detector.update(x);
-      logs.push(detector.lastLog10p);
+      const l = detector.lastLog10p;
+      if (mean) log10p += l;
+      else if (i === 0) log10p = l;
+      else log10p = combine === 'max' ? Math.min(log10p, l) : Math.max(log10p, l);
     }
-    let log10p = fuse(logs, this.options.combine ?? 'mean');
+    if (mean) log10p /= count;
     if (this.likelihood) log10p = Math.max(MIN_LOG10P, this.likelihood.update(-log10p));
     this.lastLog10p = log10p;
     let score = surpriseScore(log10p, this.decades);
     const sup = this.options.suppression;
     if (sup !== undefined && sup !== false) {
-      let peak = 0;
-      for (const s of this.recentScores) if (s > peak) peak = s;
+      // the largest of the previous `points` scores (0 when none), kept by a sliding maximum instead of a scan
+      const peak = this.recentPeak.max();
       this.recentScores.push(score);
       if (this.recentScores.length > sup.points) this.recentScores.shift();
+      this.recentPeak.push(score, sup.points);
       score = score > peak ? score : 0;
     }
     this.lastComponents = components;
@@ -652,6 +664,8 @@ export class CombinedDetector implements AnomalyDetector {
     requireSnapshot((lik === null) === (d.likelihood === undefined), 'likelihood stage does not match the options');
     if (lik !== null && lik !== undefined) d.likelihood = SurpriseLikelihood.restore(lik);
     d.recentScores = numArray(o, 'recentScores');
+    const points = d.options.suppression === undefined || d.options.suppression === false ? Infinity : d.options.suppression.points;
+    for (const s of d.recentScores) d.recentPeak.push(s, points);
     d.lastLog10p = numOrNull(o, 'lastLog10p') ?? 0;
     return d;
   }
@@ -668,17 +682,34 @@ function restoreComponent(name: string, json: Json): AnomalyDetector {
   }
 }
 
-function fuse(logs: readonly number[], method: CombineMethod): number {
-  if (logs.length === 1) return logs[0] as number;
-  switch (method) {
-    case 'max':
-      return Math.min(...logs);
-    case 'min':
-      return Math.max(...logs);
-    case 'mean': {
-      let s = 0;
-      for (const l of logs) s += l;
-      return s / logs.length;
+/**
+ * The maximum of the last `window` values pushed (0 when there are none, or when all are ≤ 0) in amortised O(1)
+ * per push: a deque of candidates whose values decrease from front to back, each dropped once a later value is at
+ * least as large (it can never be the maximum again) or once it leaves the window.
+ */
+class SlidingMax {
+  private values: number[] = [];
+  private positions: number[] = [];
+  private head = 0;
+  private pushed = 0;
+
+  max(): number {
+    const v = this.head < this.values.length ? (this.values[this.head] as number) : 0;
+    return v > 0 ? v : 0;
+  }
+
+  push(x: number, window: number): void {
+    while (this.values.length > this.head && (this.values[this.values.length - 1] as number) <= x) {
+      this.values.pop();
+      this.positions.pop();
+    }
+    this.values.push(x);
+    this.positions.push(this.pushed++);
+    while ((this.positions[this.head] as number) < this.pushed - window) this.head++;
+    if (this.head >= 256 && this.head * 2 >= this.values.length) {
+      this.values = this.values.slice(this.head);
+      this.positions = this.positions.slice(this.head);
+      this.head = 0;
     }
   }
 }

@@ -199,17 +199,26 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
   const scheduler = options.scheduler ?? asyncScheduler;
   return (source) =>
     new Observable<E>((subscriber) => {
-      // Insertion-ordered: the first entry is always the oldest, so eviction is O(1) per id.
-      const seen = new Map<string, number>();
+      // `seen` answers "was this id seen?"; `order` holds the same ids oldest first, with the time each was first
+      // seen. Ids are only ever added at the young end and dropped at the old end, so `order` is exactly the Map's
+      // insertion order — kept apart because finding a Map's oldest entry after many deletions walks over the
+      // deleted slots V8 leaves at the front of its table (O(maxIds) per event in steady state).
+      const seen = new Set<string>();
+      const order = new IdQueue();
       const initial = options.state?.initial;
       if (initial !== undefined) {
         requireSnapshot(Array.isArray(initial), 'dedupe snapshot must be an array of [id, time] pairs');
         for (const entry of initial as readonly Json[]) {
           requireSnapshot(Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && typeof entry[1] === 'number', 'bad dedupe snapshot entry');
-          seen.set(entry[0], entry[1]);
+          // a repeated id keeps its first position and takes the later time, as Map.set did
+          if (seen.has(entry[0])) order.retime(entry[0], entry[1]);
+          else {
+            seen.add(entry[0]);
+            order.push(entry[0], entry[1]);
+          }
         }
       }
-      const unbind = options.state?.bind(() => [...seen].map(([k, at]) => [k, at]));
+      const unbind = options.state?.bind(() => order.entries());
       const sub = source.subscribe({
         next: (event) => {
           const raw = readRaw(event, id);
@@ -218,17 +227,12 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
           const k = typeof value === 'number' ? `n:${value}` : `s:${value}`;
           const now = scheduler.now();
           if (options.ttlMs !== undefined) {
-            for (const [old, at] of seen) {
-              if (now - at < options.ttlMs) break;
-              seen.delete(old);
-            }
+            while (order.size > 0 && now - order.oldestTime() >= options.ttlMs) seen.delete(order.shift());
           }
           if (seen.has(k)) return;
-          seen.set(k, now);
-          if (options.maxIds !== undefined && seen.size > options.maxIds) {
-            const oldest = seen.keys().next();
-            if (!oldest.done) seen.delete(oldest.value);
-          }
+          seen.add(k);
+          order.push(k, now);
+          if (options.maxIds !== undefined && seen.size > options.maxIds) seen.delete(order.shift());
           subscriber.next(event);
         },
         error: (err: unknown) => subscriber.error(err),
@@ -239,6 +243,51 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
         unbind?.();
       };
     });
+}
+
+/** A FIFO of (id, first-seen time) pairs: O(1) push and shift, compacted as it goes. */
+class IdQueue {
+  private ids: string[] = [];
+  private times: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.ids.length - this.head;
+  }
+
+  push(id: string, at: number): void {
+    this.ids.push(id);
+    this.times.push(at);
+  }
+
+  oldestTime(): number {
+    return this.times[this.head] as number;
+  }
+
+  /** Removes and returns the oldest id (the queue must not be empty). */
+  shift(): string {
+    const id = this.ids[this.head] as string;
+    this.head++;
+    // drop the consumed front once it is as long as what is left: amortised O(1), memory ≤ 2× the live ids
+    if (this.head >= 1024 && this.head * 2 >= this.ids.length) {
+      this.ids = this.ids.slice(this.head);
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+    return id;
+  }
+
+  /** Sets the time of an id already queued (restore only: a snapshot never repeats an id it wrote itself). */
+  retime(id: string, at: number): void {
+    const i = this.ids.lastIndexOf(id);
+    if (i >= this.head) this.times[i] = at;
+  }
+
+  entries(): Json {
+    const out: Json[] = [];
+    for (let i = this.head; i < this.ids.length; i++) out.push([this.ids[i] as string, this.times[i] as number]);
+    return out;
+  }
 }
 
 /** Options of {@link lateGate}. */

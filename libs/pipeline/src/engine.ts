@@ -150,13 +150,27 @@ type Scored = AnomalyEvent<Valid> | InvalidEvent<Valid> | DetectorCheckpoint;
 
 /** Reads a dot path (`data.reading_value`) from an object. */
 export function readPath(root: unknown, path: string): unknown {
+  return readParts(root, path.split('.'));
+}
+
+/** {@link readPath} over a path split once (the engine reads the same two paths from every input). */
+function readParts(root: unknown, parts: readonly string[]): unknown {
   let node = root;
-  for (const part of path.split('.')) {
+  for (let i = 0; i < parts.length; i++) {
     if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
-    node = (node as Record<string, unknown>)[part];
+    node = (node as Record<string, unknown>)[parts[i] as string];
   }
   return node;
 }
+
+/** An event subject's parts, as {@link parseEventSubject} returns them (undefined: not an event subject). */
+type SubjectParts = ReturnType<typeof parseEventSubject>;
+
+/**
+ * Subjects seen most recently, parsed. A partition's inputs come on a handful of subjects (tenant × type), so
+ * parsing each distinct subject once replaces a split and join per message. Bounded: cleared when full.
+ */
+const SUBJECT_CACHE_SIZE = 1_024;
 
 /** Keys are kept apart per tenant: the operators see `<tenant>/<key>` (tenants never contain `/`). */
 function splitKey(composite: string): { tenant: string; key: string } {
@@ -217,6 +231,9 @@ export class PipelineEngine {
   private passed = 0;
   private closed = false;
   private failure: unknown;
+  private readonly subjects = new Map<string, SubjectParts>();
+  private readonly keyPath: readonly string[];
+  private readonly valuePath: readonly string[];
 
   constructor(spec: PipelineSpec, options: PipelineEngineOptions) {
     this.spec = spec;
@@ -224,6 +241,8 @@ export class PipelineEngine {
     this.scheme = options.scheme;
     this.hash = specHash(spec);
     this.source = `urn:tideway:pipeline:${spec.name}`;
+    this.keyPath = spec.key.split('.');
+    this.valuePath = spec.value.split('.');
     const saved = options.checkpoint;
     if (saved) {
       if (saved.pipeline !== spec.name || saved.partition !== options.partition) {
@@ -273,23 +292,18 @@ export class PipelineEngine {
     if (msg.seq <= this.seq) return [];
     this.seq = msg.seq;
     this.counters.messages++;
-    const subject = parseEventSubject(this.scheme, msg.subject);
-    const tenant = subject?.tenant ?? 'unknown';
-    const type = subject?.type ?? 'unknown';
-    const reject = (reason: string, detail: string): EngineOutput[] => {
-      this.counters.invalid++;
-      return [{ kind: 'invalid', stage: 'input', reason, detail, seq: msg.seq, subject: msg.subject, tenant, partition: this.partition, type, data: msg.data }];
-    };
-    if (!subject) return reject(EdgeRejectReason.MalformedEvent, `subject ${msg.subject} is not an event subject`);
+    const subject = this.parseSubject(msg.subject);
+    if (!subject) return this.rejectInput(msg, subject, EdgeRejectReason.MalformedEvent, `subject ${msg.subject} is not an event subject`);
+    const { tenant, type } = subject;
     let envelope: unknown;
     try {
       envelope = JSON.parse(decoder.decode(msg.data));
     } catch (error) {
-      return reject(EdgeRejectReason.MalformedEvent, `not JSON: ${(error as Error).message}`);
+      return this.rejectInput(msg, subject, EdgeRejectReason.MalformedEvent, `not JSON: ${(error as Error).message}`);
     }
-    if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) return reject(EdgeRejectReason.MalformedEvent, 'not a JSON object');
+    if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) return this.rejectInput(msg, subject, EdgeRejectReason.MalformedEvent, 'not a JSON object');
     const env = envelope as Record<string, unknown>;
-    if (typeof env['id'] !== 'string' || typeof env['source'] !== 'string') return reject(EdgeRejectReason.MalformedEvent, 'id and source must be strings');
+    if (typeof env['id'] !== 'string' || typeof env['source'] !== 'string') return this.rejectInput(msg, subject, EdgeRejectReason.MalformedEvent, 'id and source must be strings');
     // The clock is the time the gateway recorded the event (part of the payload), else the time JetStream stored it.
     const recorded = typeof env['recordedtime'] === 'string' ? Date.parse(env['recordedtime']) : NaN;
     this.clock.set(Number.isFinite(recorded) ? recorded : msg.storedAt);
@@ -297,7 +311,7 @@ export class PipelineEngine {
     const accepted = this.spec.source.dataschemas;
     const dataschema = env['dataschema'];
     if (accepted && dataschema !== undefined && !accepted.includes(dataschema as string)) {
-      return reject(EdgeRejectReason.UnexpectedSchemaVersion, `dataschema ${JSON.stringify(dataschema)} is not one of ${accepted.join(', ')}`);
+      return this.rejectInput(msg, subject, EdgeRejectReason.UnexpectedSchemaVersion, `dataschema ${JSON.stringify(dataschema)} is not one of ${accepted.join(', ')}`);
     }
     this.sink = [];
     const passed = this.passed;
@@ -305,6 +319,24 @@ export class PipelineEngine {
     if (this.passed === passed) this.counters.duplicates++;
     this.throwIfFailed();
     return this.take();
+  }
+
+  private parseSubject(subject: string): SubjectParts {
+    let parts = this.subjects.get(subject);
+    if (parts === undefined && !this.subjects.has(subject)) {
+      parts = parseEventSubject(this.scheme, subject);
+      if (this.subjects.size >= SUBJECT_CACHE_SIZE) this.subjects.clear();
+      this.subjects.set(subject, parts);
+    }
+    return parts;
+  }
+
+  /** An input rejected at the pipeline's edge, before any operator saw it. */
+  private rejectInput(msg: SourceMessage, subject: SubjectParts, reason: string, detail: string): EngineOutput[] {
+    this.counters.invalid++;
+    const tenant = subject?.tenant ?? 'unknown';
+    const type = subject?.type ?? 'unknown';
+    return [{ kind: 'invalid', stage: 'input', reason, detail, seq: msg.seq, subject: msg.subject, tenant, partition: this.partition, type, data: msg.data }];
   }
 
   /**
@@ -378,11 +410,11 @@ export class PipelineEngine {
       tap(() => this.passed++),
       validateEvents<InputRecord>({
         key: (r) => {
-          const k = readPath(r.envelope, spec.key);
+          const k = readParts(r.envelope, this.keyPath);
           return typeof k === 'string' && k !== '' ? `${r.tenant}/${k}` : typeof k === 'number' && Number.isFinite(k) ? `${r.tenant}/${k}` : '';
         },
         eventTime: (r) => (typeof r.envelope['time'] === 'string' ? Date.parse(r.envelope['time']) : NaN),
-        value: (r) => readPath(r.envelope, spec.value),
+        value: (r) => readParts(r.envelope, this.valuePath),
         maxFutureMs: time.maxFutureMs,
         scheduler: this.clock,
       }),

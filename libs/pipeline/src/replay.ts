@@ -1,13 +1,13 @@
 /**
- * Batch mode = bounded replay: the same engine over a range of the EVENTS stream, partition by partition, from an
- * empty state. It reads with short-lived ephemeral consumers (no acks, nothing left behind), stops at the range's
- * end, then flushes every open window (results with trigger `end-of-stream`) and reports counts.
+ * Batch mode = bounded replay: the same engine over a range of the EVENTS stream, one engine per partition from an
+ * empty state. It reads the range once with a short-lived ordered consumer (no acks, deleted at the end), stops at
+ * the range's end, then flushes every open window (results with trigger `end-of-stream`) and reports counts.
  *
  * Over the same messages the engine emits exactly what the live processor emits, because both are functions of
  * the partition's message sequence only; the flush at the end is the one difference (a live pipeline keeps those
  * windows open until event time moves past them).
  */
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { eventFilter, type SubjectScheme } from '@tideway/events';
 import { PipelineEngine, type EngineCounters, type EngineOutput } from './engine.ts';
@@ -77,7 +77,7 @@ export interface ReplayOptions {
   readonly flush?: boolean;
   /** Receives every output, in order per partition. May return a promise (back-pressure). */
   readonly onOutput?: (output: EngineOutput) => void | Promise<void>;
-  /** Messages fetched per request. Default 500. */
+  /** Messages pulled per request (at most this many are buffered ahead of processing). Default 4,096. */
   readonly fetchBatch?: number;
 }
 
@@ -93,8 +93,31 @@ export interface ReplayReport {
 
 const ZERO: EngineCounters = { messages: 0, duplicates: 0, invalid: 0, late: 0, windowResults: 0, provisionalResults: 0, anomalies: 0, alerts: 0 };
 
+/** A partition being replayed: its engine is built when its first message arrives (many ranges miss partitions). */
+interface Lane {
+  readonly partition: number;
+  engine?: PipelineEngine;
+}
+
+/** Messages asked for per pull by default: large enough that the pull round trips do not count. */
+const DEFAULT_FETCH_BATCH = 4_096;
+
 /**
  * Runs a pipeline over a bounded range of the stream and reports counts.
+ *
+ * All requested partitions are read through **one** ordered consumer whose filter covers them
+ * (`<root>.evt.<tenant|*>.*.<type>`: NATS 2.9 allows one filter subject per consumer, and the partition token sits
+ * before the type for exactly this), and each message is routed to its partition's engine. A consumer per
+ * partition, read one after the other, made the server scan the whole range once per partition and cost a pull
+ * round trip per small batch; the single pass reads the range once. Only a single requested partition gets its
+ * own filter; for any other subset the consumer reads every partition and the ones not asked for are skipped here
+ * (cheaper than a server scan of the range per partition).
+ *
+ * Every partition's engine still sees exactly its own messages in stream order, so each partition's outputs are
+ * the same, in the same order, as when partitions were replayed one by one; only outputs of different partitions
+ * interleave. At the end of the range every partition's windows are flushed, partition by partition in the order
+ * of `partitions`. When `onOutput` returns a promise, nothing further is processed until it settles, and the
+ * reader pulls at most `fetchBatch` messages ahead (memory stays bounded under a slow `onOutput`).
  *
  * @example
  * const report = await replayPipeline({ nc, stream: 'EVENTS', scheme, spec, from: { seq: 1 }, to: { seq: 50_000 }, onOutput: (o) => outputs.push(o) });
@@ -102,6 +125,7 @@ const ZERO: EngineCounters = { messages: 0, duplicates: 0, invalid: 0, late: 0, 
 export async function replayPipeline(options: ReplayOptions): Promise<ReplayReport> {
   const jsm = await jetstreamManager(options.nc);
   const js = jetstream(options.nc);
+  const { scheme, spec, onOutput } = options;
   const state = (await jsm.streams.info(options.stream)).state;
   const fromTime = options.from && 'time' in options.from ? options.from.time.getTime() : undefined;
   const toTime = options.to && 'time' in options.to ? options.to.time.getTime() : undefined;
@@ -110,73 +134,111 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
   if (options.from && 'seq' in options.from && options.to && 'seq' in options.to && options.from.seq > options.to.seq) {
     throw new PipelineError(PipelineErrorCode.InvalidRange, `range ${options.from.seq}..${options.to.seq} is empty`);
   }
-  const partitions = options.partitions ?? Array.from({ length: options.scheme.partitions }, (_, p) => p);
-  const reports: { partition: number; lastSeq: number; counters: EngineCounters }[] = [];
+  const partitions = options.partitions ?? Array.from({ length: scheme.partitions }, (_, p) => p);
+  // Routing is by the subject's partition token, compared as text: exactly what a per-partition filter
+  // (`….<tenant>.7.<type>`) would select.
+  const lanes = new Map<string, Lane>();
+  for (const partition of partitions) if (!lanes.has(String(partition))) lanes.set(String(partition), { partition });
+  const single = lanes.size === 1 ? partitions[0] : undefined;
+  const filter = eventFilter(scheme, { ...(spec.source.tenant === undefined ? {} : { tenant: spec.source.tenant }), ...(single === undefined ? {} : { partition: single }), type: spec.source.type });
+  const prefixLength = `${scheme.root}.evt.`.length;
   let firstSeen = Infinity;
   let lastSeen = 0;
-  for (const partition of partitions) {
-    const engine = new PipelineEngine(options.spec, { scheme: options.scheme, partition });
-    const emit = async (outputs: readonly EngineOutput[]): Promise<void> => {
-      if (!options.onOutput) return;
-      for (const o of outputs) await options.onOutput(o);
-    };
-    if (state.messages > 0 && fromSeq <= lastSeq) {
-      const start =
-        options.from && 'time' in options.from
-          ? { deliver_policy: 'by_start_time' as const, opt_start_time: new Date(options.from.time.getTime() - CLOCK_SKEW_MS).toISOString() }
-          : { deliver_policy: 'by_start_sequence' as const, opt_start_seq: fromSeq };
-      const info = await jsm.consumers.add(options.stream, {
-        ...start,
-        ack_policy: 'none',
-        filter_subject: eventFilter(options.scheme, { ...(options.spec.source.tenant === undefined ? {} : { tenant: options.spec.source.tenant }), partition, type: options.spec.source.type }),
-        replay_policy: 'instant',
-        inactive_threshold: 60_000_000_000,
-        mem_storage: true,
-      });
-      try {
-        const consumer = await js.consumers.get(options.stream, info.name);
-        let pending = info.num_pending;
-        let done = pending === 0;
-        while (!done) {
-          // ask for no more than is pending, so the last fetch does not wait for its expiry
-          const batch = await consumer.fetch({ max_messages: Math.max(1, Math.min(options.fetchBatch ?? 500, pending)), expires: 5_000 });
-          let received = 0;
-          for await (const msg of batch as AsyncIterable<JsMsg>) {
-            received++;
-            pending = msg.info.pending;
-            if (done) continue;
-            if (msg.seq > lastSeq) {
-              done = true;
-              continue;
-            }
-            if (fromTime !== undefined || toTime !== undefined) {
-              const recorded = recordedAt(msg);
-              if ((fromTime !== undefined && recorded < fromTime) || (toTime !== undefined && recorded > toTime)) {
-                if (pending === 0) done = true;
-                continue;
-              }
-            }
-            firstSeen = Math.min(firstSeen, msg.seq);
-            lastSeen = Math.max(lastSeen, msg.seq);
-            await emit(engine.process(sourceMessageOf(msg)));
-            if (pending === 0 || msg.seq === lastSeq) done = true;
-          }
-          if (received === 0) done = true;
-        }
-      } finally {
-        await jsm.consumers.delete(options.stream, info.name).catch(() => undefined);
-      }
+
+  /** Hands outputs to `onOutput` in order; awaits only what returns a promise (the common sink is synchronous). */
+  const emit = async (outputs: readonly EngineOutput[], from = 0): Promise<void> => {
+    if (!onOutput) return;
+    for (let i = from; i < outputs.length; i++) {
+      const pending = onOutput(outputs[i]!);
+      if (pending) await pending;
     }
-    if (options.flush !== false) await emit(engine.flush());
+  };
+  /**
+   * Processes one message of the range; returns a promise only when `onOutput` returned one (the caller then waits
+   * for it before the next message), so a synchronous sink costs no promise per message.
+   */
+  const handle = (msg: JsMsg): Promise<void> | undefined => {
+    const subject = msg.subject;
+    const tenantEnd = subject.indexOf('.', prefixLength);
+    const partitionEnd = tenantEnd < 0 ? -1 : subject.indexOf('.', tenantEnd + 1);
+    const lane = partitionEnd < 0 ? undefined : lanes.get(subject.slice(tenantEnd + 1, partitionEnd));
+    if (!lane) return undefined; // a partition not asked for
+    if ((fromTime !== undefined || toTime !== undefined) && !within(recordedAt(msg), fromTime, toTime)) return undefined;
+    const seq = msg.seq;
+    if (seq < firstSeen) firstSeen = seq;
+    if (seq > lastSeen) lastSeen = seq;
+    lane.engine ??= new PipelineEngine(spec, { scheme, partition: lane.partition });
+    const outputs = lane.engine.process(sourceMessageOf(msg));
+    if (!onOutput) return undefined;
+    for (let i = 0; i < outputs.length; i++) {
+      const pending = onOutput(outputs[i]!);
+      if (pending) return pending.then(() => emit(outputs, i + 1));
+    }
+    return undefined;
+  };
+
+  if (state.messages > 0 && fromSeq <= lastSeq) {
+    const start =
+      fromTime !== undefined
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(fromTime - CLOCK_SKEW_MS).toISOString() }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq };
+    // An ordered consumer: no acks, flow-controlled, and recreated from the last sequence seen if a message goes
+    // missing, so the pass is gap-free.
+    const consumer = await js.consumers.get(options.stream, { ...start, filter_subjects: filter });
+    try {
+      let pending = (await consumer.info(true)).num_pending;
+      const batch = options.fetchBatch ?? DEFAULT_FETCH_BATCH;
+      let done = pending === 0;
+      while (!done) {
+        // Ask for no more than is pending, so the last pull does not wait for its expiry. One pull at a time keeps
+        // what is buffered bounded; it costs one round trip per `batch` messages.
+        const messages = await consumer.fetch({ max_messages: Math.max(1, Math.min(batch, pending)), expires: 5_000 });
+        let received = 0;
+        for await (const msg of messages) {
+          received++;
+          if (done) continue;
+          pending = msg.info.pending;
+          if (msg.seq > lastSeq) {
+            done = true;
+            continue;
+          }
+          const waiting = handle(msg);
+          if (waiting) await waiting;
+          if (pending === 0 || msg.seq === lastSeq) done = true;
+        }
+        if (received === 0) done = true;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+  const reports: { partition: number; lastSeq: number; counters: EngineCounters }[] = [];
+  const flushed = new Set<PipelineEngine>();
+  for (const partition of partitions) {
+    const lane = lanes.get(String(partition))!;
+    const engine = lane.engine;
+    if (!engine) {
+      reports.push({ partition, lastSeq: 0, counters: { ...ZERO } });
+      continue;
+    }
+    // A partition listed twice is flushed once; the report lists it twice, as before.
+    if (options.flush !== false && !flushed.has(engine)) {
+      flushed.add(engine);
+      await emit(engine.flush());
+    }
     reports.push({ partition, lastSeq: engine.lastSeq, counters: { ...engine.counters } });
   }
   const totals = { ...ZERO };
   for (const r of reports) for (const k of Object.keys(totals) as (keyof EngineCounters)[]) totals[k] += r.counters[k];
   return {
-    pipeline: options.spec.name,
+    pipeline: spec.name,
     stream: options.stream,
     range: { fromSeq: Number.isFinite(firstSeen) ? firstSeen : fromSeq, toSeq: lastSeen || lastSeq },
     partitions: reports,
     totals,
   };
+}
+
+function within(ms: number, from: number | undefined, to: number | undefined): boolean {
+  return (from === undefined || ms >= from) && (to === undefined || ms <= to);
 }
