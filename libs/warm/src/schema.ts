@@ -32,7 +32,6 @@ export const events = pgTable(
   (t) => [
     primaryKey({ name: 'events_pkey', columns: [t.seq, t.time] }),
     uniqueIndex('events_tenant_source_id_key').on(t.tenant, t.source, t.id, t.time),
-    index('events_seq_idx').on(t.seq),
     index('events_tenant_entity_time_seq_idx').on(t.tenant, t.entityType, t.entityId, t.time, t.seq).where(sql`${t.entityId} is not null`),
     index('events_tenant_time_seq_idx').on(t.tenant, t.time, t.seq),
     index('events_tenant_type_time_seq_idx').on(t.tenant, t.type, t.time, t.seq),
