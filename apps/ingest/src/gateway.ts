@@ -198,10 +198,19 @@ export function declaredLength(c: Context, fallback: number): number {
   return Number.isFinite(length) && length >= 0 ? length : fallback;
 }
 
-/** A request body as bytes, refused with 413 beyond `limit` whether or not it declared its length. */
+/**
+ * A request body as bytes, refused with 413 beyond `limit` whether or not it declared its length.
+ *
+ * A body with a declared `Content-Length` (within the limit) is read with `arrayBuffer()`: @hono/node-server reads
+ * it straight from the Node request, while touching `.body` makes it build a web `Request` and a web stream over
+ * the Node stream first (undici's `Request`, an `AbortController`, `Readable.toWeb`) — per request, a cost the
+ * size of validating several events. Node's HTTP parser ends such a body at its declared length, so the limit
+ * checked above holds. Bodies without a length (chunked) are read as a stream and counted as they arrive.
+ */
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
-  if (declaredLength(c, 0) > limit)
-    throw new TidewayError(ErrorCode.BodyTooLarge, `request bodies are limited to ${limit} bytes`);
+  const declared = declaredLength(c, -1);
+  if (declared > limit) throw new TidewayError(ErrorCode.BodyTooLarge, `request bodies are limited to ${limit} bytes`);
+  if (declared >= 0) return Buffer.from(await c.req.raw.arrayBuffer());
   const body = c.req.raw.body;
   if (body === null) return new Uint8Array(0);
   const reader = (body as ReadableStream<Uint8Array>).getReader();

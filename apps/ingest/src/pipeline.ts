@@ -158,7 +158,9 @@ export class IngestPipeline {
     }
     const tenant = principal.anonymous ? (event.tenant ?? principal.tenant) : principal.tenant;
     const envelope = toEnvelope(event, tenant, ctx.receivedAt);
-    const payload = encoder.encode(JSON.stringify(envelope));
+    // Serialised once: the size check is on the bytes published. Buffer.from encodes short strings faster than
+    // TextEncoder.encode in Node 20.
+    const payload = Buffer.from(JSON.stringify(envelope));
     if (payload.byteLength > this.limits.maxEventBytes)
       return { kind: 'too-large', index: item.index, bytes: payload.byteLength };
     const headers: Record<string, string> = { ...ctx.eventHeaders };
@@ -226,21 +228,23 @@ export class IngestPipeline {
    * with 503 `publish-failed`: the producer retries it whole, and what was stored is recognised as duplicates.
    */
   async publish(staged: readonly Exclude<StagedItem, { kind: 'too-large' }>[]): Promise<IngestResult> {
-    const settled = await this.publisher.publishAll(staged.map((s) => s.message));
-    const failed = settled.findIndex((s) => s.status === 'rejected');
-    if (failed >= 0) {
-      const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
-      const stored = settled.filter((s) => s.status === 'fulfilled').length;
+    // One promise for the request (not one per item): the publisher settles every message, then resolves.
+    const outcomes = await this.publisher.publishMany(staged.map((s) => s.message));
+    let stored = 0;
+    let failure: TidewayError | undefined;
+    for (const outcome of outcomes) {
+      if (outcome instanceof TidewayError) failure ??= outcome;
+      else stored++;
+    }
+    if (failure !== undefined) {
       throw new TidewayError(
         ErrorCode.PublishFailed,
-        `${settled.length - stored} of ${settled.length} items were not stored; retry the request (stored ones will be reported as duplicates)`,
+        `${outcomes.length - stored} of ${outcomes.length} items were not stored; retry the request (stored ones will be reported as duplicates)`,
         { retryAfterSeconds: 1, stored },
-        { cause: reason },
+        { cause: failure },
       );
     }
-    const results = staged.map((s, i) =>
-      IngestPipeline.outcome(s, (settled[i] as PromiseFulfilledResult<PublishAck>).value),
-    );
+    const results = staged.map((s, i) => IngestPipeline.outcome(s, outcomes[i] as PublishAck));
     return summarize(results);
   }
 

@@ -20,14 +20,24 @@ export const DEFAULT_PARTITIONS = 16;
 
 export const defaultSubjectScheme: SubjectScheme = { root: DEFAULT_SUBJECT_ROOT, partitions: DEFAULT_PARTITIONS };
 
-/** FNV-1a 32-bit: stable across processes, languages and releases, and cheap. */
+/**
+ * FNV-1a 32-bit over the UTF-8 bytes of `input`: stable across processes, languages and releases, and cheap. ASCII
+ * strings (nearly every key) are hashed from their char codes, which are their UTF-8 bytes, without encoding them
+ * into a buffer first; others are encoded.
+ */
 export function fnv1a32(input: string): number {
   let hash = 0x811c9dc5;
-  const bytes = Buffer.from(input, 'utf8');
-  for (const byte of bytes) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+  for (let i = 0; i < input.length; i++) {
+    const code = input.charCodeAt(i);
+    if (code > 0x7f) return fnv1a32Bytes(Buffer.from(input, 'utf8'));
+    hash = Math.imul(hash ^ code, 0x01000193);
   }
+  return hash >>> 0;
+}
+
+function fnv1a32Bytes(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   return hash >>> 0;
 }
 
