@@ -66,6 +66,30 @@ describe('warm projection', () => {
     expect(page.items[2]!.event.time).toBe('2026-03-02T12:00:00.123456Z');
   });
 
+  it('keeps a JSON null payload apart from no payload, and attributes verbatim', async () => {
+    const projection = new WarmProjection(store, 'warm-payloads');
+    const withNull = reading(101, 'n', 1, '2026-05-01T00:00:00.000001Z');
+    const without = reading(102, 'n', 1, '2026-05-01T00:00:01Z');
+    const odd = reading(103, 'n', 1, '2026-05-01T00:00:02Z');
+    const events = [
+      { ...withNull, event: { ...withNull.event, id: 'p-null', data: null } },
+      { ...without, event: (({ data: _data, ...rest }) => rest)({ ...without.event, id: 'p-none' }) },
+      { ...odd, event: { ...odd.event, id: 'p-odd', subject: 'tab\tquote"back\\slash\nline', data: { text: 'é ✓ \u2028 "q"', n: 1.5e-7, nested: [null, true] } } },
+    ];
+    await projection.apply(events, 103);
+    const rows = await store.sql<{ id: string; data: unknown; attributes: Record<string, unknown>; time: Date }[]>`
+      select id, data, attributes, time from events where id like 'p-%' order by seq`;
+    expect(rows.map((r) => r.data)).toEqual([null, null, events[2]!.event.data]);
+    const [nulls] = await store.sql<{ sqlnull: number; jsonnull: number }[]>`
+      select count(*) filter (where data is null)::int as sqlnull, count(*) filter (where data = 'null'::jsonb)::int as jsonnull from events where id like 'p-%'`;
+    expect(nulls).toEqual({ sqlnull: 1, jsonnull: 1 });
+    const { data: _d, ...attributes } = events[2]!.event;
+    expect(rows[2]!.attributes).toEqual(attributes);
+    const reader = new WarmEventReader(store);
+    const page = await reader.page({ tenant: 'acme', order: 'asc', limit: 10, from: '2026-05-01T00:00:00Z', to: '2026-05-02T00:00:00Z' });
+    expect(page.items.map((i) => i.event.time)).toEqual(['2026-05-01T00:00:00.000001Z', '2026-05-01T00:00:01Z', '2026-05-01T00:00:02Z']);
+  });
+
   it('rolls back rows, states and checkpoint together when a batch fails', async () => {
     const projection = new WarmProjection(store, 'warm-rollback');
     await projection.apply([reading(1, 'x', 1, '2026-04-01T00:00:00Z')], 1);
