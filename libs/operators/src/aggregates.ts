@@ -6,7 +6,7 @@
 import { DDSketch } from '@datadog/sketches-js';
 import { OperatorError, OperatorErrorCode, requireOption, requireSnapshot } from './errors.ts';
 import { InvalidReason, type Json } from './types.ts';
-import { checkNumber } from './validate.ts';
+import { ReadFailure, checkNumber } from './validate.ts';
 
 /**
  * A mergeable aggregate over inputs `I` with state `S` and result `R`. `add` and `merge` may mutate and return
@@ -33,7 +33,7 @@ export type ResultOf<A> = A extends Aggregate<never, unknown, infer R> ? R : nev
 const acceptAll = (): undefined => undefined;
 function checkNumeric(input: unknown): { reason: InvalidReason; detail?: string } | undefined {
   const r = checkNumber(input);
-  return r.ok ? undefined : r.detail === undefined ? { reason: r.reason } : { reason: r.reason, detail: r.detail };
+  return !(r instanceof ReadFailure) ? undefined : r.detail === undefined ? { reason: r.reason } : { reason: r.reason, detail: r.detail };
 }
 
 function isNum(x: Json | undefined): x is number {

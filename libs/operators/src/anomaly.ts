@@ -7,7 +7,7 @@ import { CombinedDetector, DEFAULT_DETECTOR_OPTIONS, restoreDetector, type Anoma
 import { requireOption, requireSnapshot } from './errors.ts';
 import type { StateSlot } from './state.ts';
 import type { InvalidEvent, Json } from './types.ts';
-import { readKey, readNumber, readTime } from './validate.ts';
+import { ReadFailure, readKey, readNumber, readTime } from './validate.ts';
 
 /** One scored point. */
 export interface ScoredPoint<E> {
@@ -85,30 +85,24 @@ export function anomalyScores<E>(
       const sub = source.subscribe({
         next: (event) => {
           const key = readKey(event, options.key);
-          if (!key.ok) return subscriber.next(invalid(event, key));
+          if (key instanceof ReadFailure) return subscriber.next(invalid(event, key));
           const value = readNumber(event, options.value);
-          if (!value.ok) return subscriber.next(invalid(event, value));
+          if (value instanceof ReadFailure) return subscriber.next(invalid(event, value));
           let time: number | undefined;
           if (options.eventTime) {
             const t = readTime(event, options.eventTime);
-            if (!t.ok) return subscriber.next(invalid(event, t));
-            time = t.value;
+            if (t instanceof ReadFailure) return subscriber.next(invalid(event, t));
+            time = t;
           }
-          let detector = detectors.get(key.value);
+          let detector = detectors.get(key);
           if (!detector) {
-            detector = factory(key.value);
-            detectors.set(key.value, detector);
+            detector = factory(key);
+            detectors.set(key, detector);
           }
-          let score: number;
-          let components: Readonly<Record<string, number>> = {};
-          if (detector instanceof CombinedDetector) {
-            const detail = detector.updateDetailed(value.value);
-            score = detail.score;
-            components = detail.components;
-          } else {
-            score = detector.update(value.value);
-          }
-          subscriber.next({ kind: 'score', event, key: key.value, value: value.value, time, score, components });
+          // A combined detector's update leaves its component scores in `lastBreakdown` (a fresh object per update).
+          const score = detector.update(value);
+          const components: Readonly<Record<string, number>> = detector instanceof CombinedDetector ? detector.lastBreakdown : {};
+          subscriber.next({ kind: 'score', event, key, value, time, score, components });
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => subscriber.complete(),

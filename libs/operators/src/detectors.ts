@@ -255,13 +255,28 @@ export class MadDetector implements AnomalyDetector {
   private push(x: number): void {
     if (this.ring.length < this.window) {
       this.ring.push(x);
-    } else {
-      const old = this.ring[this.head] as number;
-      this.ring[this.head] = x;
-      this.head = (this.head + 1) % this.window;
-      this.sorted.splice(lowerBound(this.sorted, old), 1);
+      this.sorted.splice(lowerBound(this.sorted, x), 0, x);
+      return;
     }
-    this.sorted.splice(lowerBound(this.sorted, x), 0, x);
+    const old = this.ring[this.head] as number;
+    this.ring[this.head] = x;
+    this.head = (this.head + 1) % this.window;
+    // Replace `old` by `x` in the sorted values in one pass, moving the values in between by one slot: the same
+    // array as removing one and inserting the other, without the two arrays `splice` returns per point.
+    const sorted = this.sorted;
+    let i = lowerBound(sorted, old);
+    if (x > old) {
+      while (i + 1 < sorted.length && (sorted[i + 1] as number) < x) {
+        sorted[i] = sorted[i + 1] as number;
+        i++;
+      }
+    } else {
+      while (i > 0 && (sorted[i - 1] as number) > x) {
+        sorted[i] = sorted[i - 1] as number;
+        i--;
+      }
+    }
+    sorted[i] = x;
   }
 
   snapshot(): Json {
@@ -589,8 +604,13 @@ export class CombinedDetector implements AnomalyDetector {
     if (sup !== undefined && sup !== false) positiveInt(sup.points, 'suppression.points');
   }
 
+  /** Feeds the next value and returns its score; each component's score is then in {@link CombinedDetector.lastBreakdown}. */
   update(x: number): number {
-    return this.updateDetailed(x).score;
+    if (!Number.isFinite(x)) {
+      this.lastLog10p = 0;
+      return 0;
+    }
+    return this.step(x);
   }
 
   /** Like {@link CombinedDetector.update}, also returning each component's score. */
@@ -599,6 +619,12 @@ export class CombinedDetector implements AnomalyDetector {
       this.lastLog10p = 0;
       return { score: 0, components: {} };
     }
+    const score = this.step(x);
+    return { score, components: this.lastComponents };
+  }
+
+  /** One update with a finite value: sets `lastLog10p` and `lastComponents` (a new object), returns the score. */
+  private step(x: number): number {
     const components: Record<string, number> = {};
     // The fused log-probability, computed as `fuse` over the components in order (without an array per point).
     const combine = this.options.combine ?? 'mean';
@@ -627,7 +653,7 @@ export class CombinedDetector implements AnomalyDetector {
       score = score > peak ? score : 0;
     }
     this.lastComponents = components;
-    return { score, components };
+    return score;
   }
 
   /** The component scores of the last update. */

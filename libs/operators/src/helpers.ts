@@ -21,7 +21,7 @@ import {
 import { requireOption, requireSnapshot } from './errors.ts';
 import { fromJsonNumber, jsonNumber, type StateSlot } from './state.ts';
 import { InvalidReason, type Accessors, type InvalidEvent, type Json } from './types.ts';
-import { readKey, readNumber, readRaw, readTime } from './validate.ts';
+import { ReadFailure, readKey, readNumber, readRaw, readTime } from './validate.ts';
 import type { LateEvent } from './windows.ts';
 
 /** An event whose key, event time and value were read and checked. */
@@ -54,15 +54,15 @@ export function validateEvents<E>(
   const scheduler = accessors.scheduler ?? asyncScheduler;
   return map((event: E): ValidEvent<E> | InvalidEvent<E> => {
     const key = readKey(event, accessors.key);
-    if (!key.ok) return invalid(event, key);
+    if (key instanceof ReadFailure) return invalid(event, key);
     const time = readTime(event, accessors.eventTime);
-    if (!time.ok) return invalid(event, time);
-    if (time.value > scheduler.now() + maxFutureMs) {
-      return { kind: 'invalid', event, reason: InvalidReason.FutureEventTime, detail: `event time ${time.value} is more than ${maxFutureMs} ms ahead` };
+    if (time instanceof ReadFailure) return invalid(event, time);
+    if (time > scheduler.now() + maxFutureMs) {
+      return { kind: 'invalid', event, reason: InvalidReason.FutureEventTime, detail: `event time ${time} is more than ${maxFutureMs} ms ahead` };
     }
     const value = readNumber(event, accessors.value);
-    if (!value.ok) return invalid(event, value);
-    return { kind: 'valid', event, key: key.value, time: time.value, value: value.value };
+    if (value instanceof ReadFailure) return invalid(event, value);
+    return { kind: 'valid', event, key, time, value };
   });
 }
 
@@ -158,13 +158,13 @@ export function enrich<E, T>(lookup: (key: string) => Observable<T>, options: En
       return source.pipe(
         mergeMap((event): Observable<Enriched<E, T> | InvalidEvent<E>> => {
           const key = readKey(event, options.key);
-          if (!key.ok) return of(invalid(event, key));
-          const hit = cache.get(key.value);
-          if (hit) return of({ kind: 'enriched', event, key: key.value, value: hit.value, cached: true });
+          if (key instanceof ReadFailure) return of(invalid(event, key));
+          const hit = cache.get(key);
+          if (hit) return of({ kind: 'enriched', event, key, value: hit.value, cached: true });
           const failed = (detail: string): InvalidEvent<E> => ({ kind: 'invalid', event, reason: InvalidReason.LookupFailed, detail });
-          return fetch(key.value).pipe(
-            map((value): Enriched<E, T> | InvalidEvent<E> => ({ kind: 'enriched', event, key: key.value, value, cached: false })),
-            defaultIfEmpty(failed(`lookup for ${key.value} completed without a value`)),
+          return fetch(key).pipe(
+            map((value): Enriched<E, T> | InvalidEvent<E> => ({ kind: 'enriched', event, key, value, cached: false })),
+            defaultIfEmpty(failed(`lookup for ${key} completed without a value`)),
             catchError((error: unknown) => of(failed(error instanceof Error ? error.message : String(error)))),
           );
         }, concurrency),
@@ -221,10 +221,12 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
       const unbind = options.state?.bind(() => order.entries());
       const sub = source.subscribe({
         next: (event) => {
-          const raw = readRaw(event, id);
-          const value = raw.ok ? raw.value : undefined;
+          const value = readRaw(event, id);
           if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) return subscriber.next(event);
           const k = typeof value === 'number' ? `n:${value}` : `s:${value}`;
+          // Flatten the key before it is remembered: a concatenated id is a tree of string pieces (several hundred
+          // bytes), which would be kept for the whole window and promoted out of the young generation with it.
+          k.charCodeAt(0);
           const now = scheduler.now();
           if (options.ttlMs !== undefined) {
             while (order.size > 0 && now - order.oldestTime() >= options.ttlMs) seen.delete(order.shift());
@@ -267,6 +269,8 @@ class IdQueue {
   /** Removes and returns the oldest id (the queue must not be empty). */
   shift(): string {
     const id = this.ids[this.head] as string;
+    // release the slot now: the id may be the last reference to a string the collector can then free young
+    this.ids[this.head] = '';
     this.head++;
     // drop the consumed front once it is as long as what is left: amortised O(1), memory ≤ 2× the live ids
     if (this.head >= 1024 && this.head * 2 >= this.ids.length) {
@@ -330,13 +334,13 @@ export function lateGate<E>(options: LateGateOptions<E>): OperatorFunction<E, E 
       const sub = source.subscribe({
         next: (event) => {
           const time = readTime(event, options.eventTime);
-          if (!time.ok) return subscriber.next(event);
+          if (time instanceof ReadFailure) return subscriber.next(event);
           const watermark = maxTime - bound;
-          if (time.value < watermark - lateness) {
+          if (time < watermark - lateness) {
             const key = readKey(event, options.key);
-            return subscriber.next({ kind: 'late', event, key: key.ok ? key.value : '', eventTime: time.value, watermark, reason: 'before-watermark-horizon' });
+            return subscriber.next({ kind: 'late', event, key: key instanceof ReadFailure ? '' : key, eventTime: time, watermark, reason: 'before-watermark-horizon' });
           }
-          if (time.value > maxTime) maxTime = time.value;
+          if (time > maxTime) maxTime = time;
           subscriber.next(event);
         },
         error: (err: unknown) => subscriber.error(err),

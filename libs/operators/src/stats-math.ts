@@ -82,29 +82,48 @@ export function sortedMedian(sorted: readonly number[]): number {
 }
 
 /**
- * Median absolute deviation of an ascending array around `m`, in O(n) without a second sort: the distances
- * `m - a[i]` left of the median and `a[i] - m` right of it are each ascending, so their merge yields them in order.
+ * Median absolute deviation of an ascending array around `m`, in O(log n) without a second sort or any allocation:
+ * the distances `m - a[i]` left of the median (read right to left) and `a[i] - m` right of it are each ascending,
+ * so the middle order statistic(s) of their union is found by a binary search over how many come from the left
+ * run (the k-th smallest of two sorted sequences). Equal to taking the median of all the distances.
  */
 export function sortedMad(sorted: readonly number[], m: number): number {
   const n = sorted.length;
   if (n === 0) return NaN;
-  let right = lowerBound(sorted, m);
-  let left = right - 1;
-  const want = n % 2 === 1 ? [n >>> 1] : [(n >>> 1) - 1, n >>> 1];
-  const last = want[want.length - 1] as number;
-  let sum = 0;
-  for (let k = 0; k <= last; k++) {
-    const dl = left >= 0 ? m - (sorted[left] as number) : Infinity;
-    const dr = right < n ? (sorted[right] as number) - m : Infinity;
-    let d: number;
-    if (dl <= dr) {
-      d = dl;
-      left--;
-    } else {
-      d = dr;
-      right++;
-    }
-    if (k === want[0] || k === want[1]) sum += d;
+  const split = lowerBound(sorted, m);
+  // Left run: L(t) = m - sorted[split - 1 - t] for t < split; right run: R(t) = sorted[split + t] - m for
+  // t < n - split; out of range, L and R are -Infinity below 0 and +Infinity past the end. (Inlined below: this
+  // runs once per scored point, and a closure per call costs more than the search.)
+  const nl = split;
+  const nr = n - split;
+  // The `take` smallest distances consist of the first `i` of the left run and the first `take - i` of the right.
+  const take = (n >>> 1) + 1;
+  let lo = Math.max(0, take - nr);
+  let hi = Math.min(take, nl);
+  while (lo < hi) {
+    const i = (lo + hi) >>> 1;
+    // L(i) < R(take - i - 1): the next left distance beats the last right one taken, so take more from the left
+    const li = i >= nl ? Infinity : m - (sorted[split - 1 - i] as number);
+    const r = take - i - 1;
+    const rj = r < 0 ? -Infinity : r >= nr ? Infinity : (sorted[split + r] as number) - m;
+    if (li < rj) lo = i + 1;
+    else hi = i;
   }
-  return sum / want.length;
+  const i = lo;
+  const j = take - i;
+  const l1 = i - 1 < 0 ? -Infinity : m - (sorted[split - i] as number); // L(i - 1)
+  const r1 = j - 1 < 0 ? -Infinity : (sorted[split + j - 1] as number) - m; // R(j - 1)
+  // the largest of the `take` smallest: order statistic `take - 1` (0-based), the median for odd n
+  const upper = l1 > r1 ? l1 : r1;
+  if (n % 2 === 1) return upper;
+  // even n: also order statistic `take - 2`, the largest of the taken ones after dropping `upper`
+  let lower: number;
+  if (l1 >= r1) {
+    const l2 = i - 2 < 0 ? -Infinity : m - (sorted[split - i + 1] as number); // L(i - 2)
+    lower = l2 > r1 ? l2 : r1;
+  } else {
+    const r2 = j - 2 < 0 ? -Infinity : (sorted[split + j - 2] as number) - m; // R(j - 2)
+    lower = l1 > r2 ? l1 : r2;
+  }
+  return (lower + upper) / 2;
 }

@@ -1,7 +1,26 @@
 import { InvalidReason } from './types.ts';
 
-/** @internal The outcome of reading one field through a user accessor. */
-export type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: InvalidReason; readonly detail?: string };
+/**
+ * @internal Why reading a field through a user accessor failed. A successful read returns the value itself, so
+ * the common case allocates nothing (these reads run several times per element in every operator).
+ */
+export class ReadFailure {
+  readonly ok = false;
+  constructor(
+    readonly reason: InvalidReason,
+    readonly detail?: string,
+  ) {}
+}
+
+/** @internal The outcome of reading one field: the value, or why it could not be read. */
+export type Read<T> = T | ReadFailure;
+
+/** @internal True when a read failed (a `ReadFailure` is never a value an accessor can produce here). */
+export function failed(read: unknown): read is ReadFailure {
+  return read instanceof ReadFailure;
+}
+
+const MISSING_VALUE = new ReadFailure(InvalidReason.MissingValue);
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -10,40 +29,37 @@ function describe(error: unknown): string {
 /** @internal Calls an accessor, turning a throw into an `accessor-failed` read. */
 export function readRaw<E>(event: E, accessor: (event: E) => unknown): Read<unknown> {
   try {
-    return { ok: true, value: accessor(event) };
+    return accessor(event);
   } catch (error) {
-    return { ok: false, reason: InvalidReason.AccessorFailed, detail: describe(error) };
+    return new ReadFailure(InvalidReason.AccessorFailed, describe(error));
   }
 }
 
 /** @internal Reads a key; anything but a non-empty string is `missing-key`. */
 export function readKey<E>(event: E, accessor: (event: E) => unknown): Read<string> {
   const raw = readRaw(event, accessor);
-  if (!raw.ok) return raw;
-  return typeof raw.value === 'string' && raw.value.length > 0
-    ? { ok: true, value: raw.value }
-    : { ok: false, reason: InvalidReason.MissingKey, detail: `key is ${typeof raw.value === 'string' ? 'empty' : typeof raw.value}` };
+  if (typeof raw === 'string' && raw.length > 0) return raw;
+  if (raw instanceof ReadFailure) return raw;
+  return new ReadFailure(InvalidReason.MissingKey, `key is ${typeof raw === 'string' ? 'empty' : typeof raw}`);
 }
 
 /** @internal Reads an event time; anything but a finite number is `invalid-event-time`. */
 export function readTime<E>(event: E, accessor: (event: E) => unknown): Read<number> {
   const raw = readRaw(event, accessor);
-  if (!raw.ok) return raw;
-  return typeof raw.value === 'number' && Number.isFinite(raw.value)
-    ? { ok: true, value: raw.value }
-    : { ok: false, reason: InvalidReason.InvalidEventTime, detail: `event time is ${String(raw.value)}` };
+  if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
+  if (raw instanceof ReadFailure) return raw;
+  return new ReadFailure(InvalidReason.InvalidEventTime, `event time is ${String(raw)}`);
 }
 
 /** @internal Classifies a raw value as a finite number, `missing-value` or `non-numeric-value`. */
 export function checkNumber(value: unknown): Read<number> {
-  if (value === undefined || value === null) return { ok: false, reason: InvalidReason.MissingValue };
-  return typeof value === 'number' && Number.isFinite(value)
-    ? { ok: true, value }
-    : { ok: false, reason: InvalidReason.NonNumericValue, detail: `value is ${typeof value === 'number' ? String(value) : typeof value}` };
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (value === undefined || value === null) return MISSING_VALUE;
+  return new ReadFailure(InvalidReason.NonNumericValue, `value is ${typeof value === 'number' ? String(value) : typeof value}`);
 }
 
 /** @internal Reads a numeric value. */
 export function readNumber<E>(event: E, accessor: (event: E) => unknown): Read<number> {
   const raw = readRaw(event, accessor);
-  return raw.ok ? checkNumber(raw.value) : raw;
+  return raw instanceof ReadFailure ? raw : checkNumber(raw);
 }

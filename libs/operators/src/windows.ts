@@ -8,7 +8,7 @@ import { requireOption, requireSnapshot } from './errors.ts';
 import { MinHeap } from './heap.ts';
 import { fromJsonNumber, jsonNumber, type StateSlot } from './state.ts';
 import { InvalidReason, type InvalidEvent, type Json } from './types.ts';
-import { readKey, readRaw, readTime, type Read } from './validate.ts';
+import { ReadFailure, readKey, readRaw, readTime } from './validate.ts';
 import { WatermarkTracker } from './watermark.ts';
 
 /** Fixed-size, non-overlapping windows `[k·size + offset, (k+1)·size + offset)`. */
@@ -256,27 +256,26 @@ export class WindowEngine<E, I, S, R> {
   /** Handles one event arriving at processing time `now`. */
   onEvent(event: E, now: number): void {
     const key = readKey(event, this.options.key);
-    if (!key.ok) return this.invalid(event, key);
-    const time = readTime(event, this.options.eventTime);
-    if (!time.ok) return this.invalid(event, time);
+    if (key instanceof ReadFailure) return this.invalid(event, key);
+    const t = readTime(event, this.options.eventTime);
+    if (t instanceof ReadFailure) return this.invalid(event, t);
     const raw = readRaw(event, this.options.value);
-    if (!raw.ok) return this.invalid(event, raw);
-    const problem = this.options.aggregate.check(raw.value);
-    if (problem) return this.invalid(event, { ok: false, ...problem });
-    const t = time.value;
+    if (raw instanceof ReadFailure) return this.invalid(event, raw);
+    const problem = this.options.aggregate.check(raw);
+    if (problem) return this.invalid(event, problem);
     if (t > now + this.maxFutureMs) {
-      return this.invalid(event, { ok: false, reason: InvalidReason.FutureEventTime, detail: `event time ${t} is more than ${this.maxFutureMs} ms after ${now}` });
+      return this.invalid(event, { reason: InvalidReason.FutureEventTime, detail: `event time ${t} is more than ${this.maxFutureMs} ms after ${now}` });
     }
     let partition = '';
     if (this.options.partition) {
       const p = readKey(event, this.options.partition);
-      if (!p.ok) return this.invalid(event, { ...p, detail: `partition: ${p.detail ?? p.reason}` });
-      partition = p.value;
+      if (p instanceof ReadFailure) return this.invalid(event, { reason: p.reason, detail: `partition: ${p.detail ?? p.reason}` });
+      partition = p;
     }
-    const input = raw.value as I;
-    const accepted = this.spec.type === 'session' ? this.assignSession(key.value, t, input) : this.assignFixed(key.value, t, input);
+    const input = raw as I;
+    const accepted = this.spec.type === 'session' ? this.assignSession(key, t, input) : this.assignFixed(key, t, input);
     if (!accepted) {
-      this.emit({ kind: 'late', event, key: key.value, eventTime: t, watermark: this.clock.watermark, reason: 'beyond-allowed-lateness' });
+      this.emit({ kind: 'late', event, key, eventTime: t, watermark: this.clock.watermark, reason: 'beyond-allowed-lateness' });
     }
     this.clock.observe(partition, t, now);
     this.advance(now, 'watermark');
@@ -420,7 +419,7 @@ export class WindowEngine<E, I, S, R> {
     for (const pane of open) this.result(pane, true, 'end-of-stream');
   }
 
-  private invalid(event: E, read: Read<unknown> & { ok: false }): void {
+  private invalid(event: E, read: { readonly reason: InvalidReason; readonly detail?: string }): void {
     this.emit(read.detail === undefined ? { kind: 'invalid', event, reason: read.reason } : { kind: 'invalid', event, reason: read.reason, detail: read.detail });
   }
 
