@@ -71,7 +71,7 @@ describe('warm projection', () => {
     const withNull = reading(101, 'n', 1, '2026-05-01T00:00:00.000001Z');
     const without = reading(102, 'n', 1, '2026-05-01T00:00:01Z');
     const odd = reading(103, 'n', 1, '2026-05-01T00:00:02Z');
-    const events = [
+    const events: StoredEvent[] = [
       { ...withNull, event: { ...withNull.event, id: 'p-null', data: null } },
       { ...without, event: (({ data: _data, ...rest }) => rest)({ ...without.event, id: 'p-none' }) },
       { ...odd, event: { ...odd.event, id: 'p-odd', subject: 'tab\tquote"back\\slash\nline', data: { text: 'é ✓ \u2028 "q"', n: 1.5e-7, nested: [null, true] } } },
