@@ -62,10 +62,12 @@ describe('bulk NDJSON: 100,000 events streamed through a gateway whose memory st
   beforeAll(async () => {
     platform = await startGateway();
     key = await createKey(platform, 'acme', ['ingest']);
-    // The gateway under measurement runs in its own process, so its RSS is its own.
+    // The gateway under measurement runs in its own process, so its RSS is its own, with an old generation too small
+    // to hold the body (96 MiB against 57.7 MiB of UTF-8, twice that as strings): buffering or leaking it would end
+    // the process with an out-of-memory error, whatever the garbage collector's timing.
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    gateway = spawn(process.execPath, ['--import', 'tsx', `${repoRoot}apps/ingest/src/main.ts`], {
+    gateway = spawn(process.execPath, ['--max-old-space-size=96', '--import', 'tsx', `${repoRoot}apps/ingest/src/main.ts`], {
       env: { ...platform.env, INGEST_PORT: String(port), LOG_LEVEL: 'warn' },
       cwd: repoRoot,
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -80,7 +82,7 @@ describe('bulk NDJSON: 100,000 events streamed through a gateway whose memory st
     await platform?.[Symbol.asyncDispose]();
   });
 
-  it('ingests every line with bounded in-flight publishes; the live heap stays at its baseline and the RSS bounded', async () => {
+  it('ingests every line with bounded in-flight publishes, in a heap too small to hold the body, the RSS bounded', async () => {
     // Warm up (JIT, connection pools), then take the baseline.
     const warm = ndjsonBody(2_000, 'w');
     const warmRes = await fetch(`${url}/v1/events`, {
@@ -127,9 +129,12 @@ describe('bulk NDJSON: 100,000 events streamed through a gateway whose memory st
     expect(await streamCount(platform, 'EVENTS')).toBe(before + LINES - (result['duplicates'] as number));
 
     // Memory follows the garbage collector's sawtooth: it climbs while garbage accumulates and falls back after each
-    // collection. Flat means the live heap after collections (the floor of each quarter of the body) does not rise
-    // with the body, and the RSS peak stays bounded; a buffered or leaking body would add its 58 MiB to both.
-    // (The RSS floor creeps up a little as V8 and malloc keep freed pages; it is reported, not asserted.)
+    // collection. Bounded means the gateway lived through the body in its 96 MiB old generation and its RSS peak
+    // stayed well under what a buffered body would add. The heap's floor between major collections may creep up as
+    // in-flight publishes are promoted to the old generation, and when major collections come depends on the
+    // allocation rate — garbage, not a leak (the publisher's own test collects it: libs/nats publisher.int.spec.ts);
+    // with the old generation capped, V8 collects before it fills, and the floor of the body's second half is asserted
+    // to stay near the baseline. The RSS floor is reported, not asserted.
     const total = body.bytes();
     const quarterOf = (q: number) => samples.filter((x) => x.sent > ((q - 1) * total) / 4 && x.sent <= (q * total) / 4);
     const floor = (q: number, k: 'rss' | 'heap') => Math.min(...quarterOf(q).map((x) => x[k]));
@@ -149,6 +154,7 @@ describe('bulk NDJSON: 100,000 events streamed through a gateway whose memory st
     console.log(
       `JS heap before the body ${mib(baselineHeap)} MiB, lowest in its second half ${mib(secondHalfHeapFloor)} MiB`,
     );
+    expect(gateway.exitCode).toBeNull();
     expect(secondHalfHeapFloor - baselineHeap).toBeLessThan(24 * MiB);
     expect(peak - baseline).toBeLessThan(160 * MiB);
   }, 240_000);

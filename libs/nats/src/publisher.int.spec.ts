@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,4 +113,43 @@ describe.each(['frames', 'nc.publish'] as const)('JetStreamPublisher (%s)', (pat
     expect(isTidewayError(outcome) && outcome.code).toBe('publish-failed');
     expect(String(((outcome as Error).cause as Error).message)).toContain('no ack within 200 ms');
   });
+});
+
+describe('JetStreamPublisher memory', () => {
+  it('leaves nothing live behind after 40,000 publishes (what a heap floor creeping up in a bulk load is not)', async () => {
+    // A bulk load's heap floor between major collections rises while in-flight publishes get promoted to the old
+    // generation (apps/e2e gateway-bulk); this tells such garbage from a leak by collecting it.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const live = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const conn = await connect({ servers: process.env['NATS_URL']! });
+    const ns = natsNamespace();
+    try {
+      const jsm = await jetstreamManager(conn);
+      await jsm.streams.add({ name: `PUBMEM${ns.streamSuffix}`, subjects: [`${ns.subjectRoot}.>`], storage: 'memory', max_msgs: 1_000, duplicate_window: 1_000_000_000 });
+      const publisher = new JetStreamPublisher(conn, { maxInFlight: 512 });
+      const payload = Buffer.from('x'.repeat(500));
+      const round = async (r: number): Promise<void> => {
+        const inFlight = new Set<Promise<unknown>>();
+        for (let i = 0; i < 10_000; i++) {
+          const p: Promise<unknown> = publisher.publish({ subject: `${ns.subjectRoot}.m`, payload, msgId: `${r}-${i}`, headers: { 'Tideway-Test': 'y' } }).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+          if (inFlight.size >= 512) await Promise.race(inFlight);
+        }
+        await Promise.all(inFlight);
+      };
+      await round(0); // warm-up: code, inbox subscription, pools
+      const before = live();
+      for (let r = 1; r <= 4; r++) await round(r);
+      expect(live() - before).toBeLessThan(2 * 1024 * 1024);
+      expect(publisher.pending).toBe(0);
+    } finally {
+      await conn.close();
+      await deleteStreams(process.env['NATS_URL']!, ns.streamSuffix);
+    }
+  }, 60_000);
 });
