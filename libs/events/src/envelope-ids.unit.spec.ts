@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dedupeId, EventEnvelopeSchema, fnv1a32, partitionOf, toEnvelope, type EventInput } from './index.ts';
+import { dedupeId, EventEnvelopeSchema, EventInputSchema, fnv1a32, partitionOf, toEnvelope, type EventInput } from './index.ts';
 
 // Ids and partitions of events already stored must not change with the code that computes them: these values were
 // computed by the earlier implementations (`createHash().update()…`, FNV-1a over `Buffer.from(key)`).
@@ -57,6 +57,9 @@ describe('toEnvelope', () => {
       causationid: 'c-1',
       correlationid: 'r-1',
     };
+    // Every attribute the schema accepts is in this input: an attribute added to the schema fails here until
+    // toEnvelope (which lists the attributes it copies) and this input carry it.
+    expect(Object.keys(input).sort()).toEqual(Object.keys(EventInputSchema.shape).sort());
     const later = new Date(receivedAt.getTime() + 1);
     expect(toEnvelope(input, 'acme', later)).toStrictEqual({ ...input, recordedtime: '2026-01-02T03:04:05.679Z' });
     expect(toEnvelope({ ...input, partitionkey: undefined }, 'acme', receivedAt).partitionkey).toBe('dev-1');
