@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -177,6 +178,20 @@ describe('the query API through a client generated from its OpenAPI document', (
     expect((await ack('al-other')).status).toBe(404); // another tenant's
     const open = (await (await fetch(`${platform.queryUrl}/v1/alerts?status=acknowledged`)).json()) as { items: { id: string }[] };
     expect(open.items.map((a) => a.id).sort()).toEqual(['al-1', 'al-2']);
+  });
+
+  it('tags GET answers with a weak ETag of their body and answers a matching If-None-Match with 304', async () => {
+    for (const path of ['/v1/entities/device/c-d0', '/v1/events?limit=5']) {
+      const first = await fetch(`${platform.queryUrl}${path}`, { headers: { 'accept-encoding': 'identity' } });
+      expect(first.status).toBe(200);
+      const text = await first.text();
+      const tag = first.headers.get('etag');
+      expect(tag).toBe(`W/"${createHash('sha1').update(text).digest('hex')}"`);
+      const again = await fetch(`${platform.queryUrl}${path}`, { headers: { 'if-none-match': tag! } });
+      expect(again.status).toBe(304);
+      expect(again.headers.get('etag')).toBe(tag);
+      expect(await again.text()).toBe('');
+    }
   });
 
   it('serves an interactive reference at /docs that loads nothing from elsewhere', async () => {

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ErrorCode, TidewayError } from '@tideway/events';
-import { cacheControl, consistentRead, tenantOf } from '../context.ts';
+import { cacheControl, consistentRead, tagJson, tenantOf } from '../context.ts';
 import type { QueryDeps } from '../deps.ts';
 import { checkRange, commonQuery, createApi, limitParam, problem, problemResponses, rfc3339, seqHeaders } from '../openapi.ts';
 import { EventPageSchema } from './events.ts';
@@ -54,7 +54,9 @@ export function entityRoutes(deps: QueryDeps) {
           if (state) {
             const lastSeq = typeof state['last_seq'] === 'number' ? state['last_seq'] : null;
             c.header('Tideway-Seq', String(position.seq));
-            return c.json({ type, id, state: state, source: 'hot' as const, last_seq: lastSeq }, 200);
+            const body = { type, id, state: state, source: 'hot' as const, last_seq: lastSeq };
+            tagJson(c, body);
+            return c.json(body, 200);
           }
         }
       } catch {
@@ -65,7 +67,9 @@ export function entityRoutes(deps: QueryDeps) {
     const [row] = await deps.warm.sql<{ state: Record<string, unknown>; last_seq: string }[]>`
       select state, last_seq from entity_state where tenant = ${tenant} and entity_type = ${type} and entity_id = ${id}`;
     if (!row) throw new TidewayError(ErrorCode.NotFound, `no entity ${type}/${id}`);
-    return c.json({ type, id, state: row.state, source: 'warm' as const, last_seq: Number(row.last_seq) }, 200);
+    const body = { type, id, state: row.state, source: 'warm' as const, last_seq: Number(row.last_seq) };
+    tagJson(c, body);
+    return c.json(body, 200);
   });
 
   const historyRoute = createRoute({
