@@ -137,6 +137,22 @@ describe('processor: replicas, replay and bad input', () => {
     expect(timed.totals.messages).toBe(recorded.filter((t) => t >= t1 && t <= t2).length);
     expect(timed.totals.messages).toBeGreaterThan(500);
 
+    // other event types on the same partitions (a minority, so the replay reads the stream unfiltered and picks its
+    // source out by subject, a type that merely ends like the source's included) change nothing
+    const foreign = fixture.slice(0, 300).map((m, i) => ({
+      ...m,
+      subject: m.subject.replace(/\.iot\.sensor\.reading$/, i % 2 ? '.iot.sensor.other' : '.x.iot.sensor.reading'),
+      msgId: `foreign-${m.msgId}`,
+    }));
+    expect(foreign.every((m, i) => m.subject !== fixture[i]!.subject)).toBe(true);
+    const foreignEnd = await one.publish(foreign);
+    const again: EngineOutput[] = [];
+    const mixed = await replayPipeline({ nc: one.nc, stream: one.stream('EVENTS'), scheme: one.scheme, spec: one.spec, onOutput: (o) => void again.push(o) });
+    expect(again).toEqual(outputs);
+    expect(mixed.totals.messages).toBe(end);
+    expect(mixed.range).toEqual({ fromSeq: 1, toSeq: end });
+    expect(foreignEnd).toBe(end + foreign.length);
+
     // once event time moves on, the live run closes the flushed windows with the same contents
     const closing = sensorFixture({ scheme: one.scheme, devices: 12, readings: 1, seed: 5, bad: false, start: Date.UTC(2026, 0, 7), idPrefix: 'closing-' });
     await one.publish(closing);
