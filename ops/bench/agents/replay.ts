@@ -1,5 +1,6 @@
 /**
- * Bounded replay of a pre-filled stream: the raw ordered consumer (no decoding), the window + anomaly operators of
+ * Bounded replay of a pre-filled stream: the raw ordered consumer (no decoding), the same plus decoding every
+ * envelope (the floor under any pipeline that reads events), the window + anomaly operators of
  * `@tideway/operators` composed directly over an ordered consumer, and the processor's own replay entry point
  * (`replayPipeline` of `@tideway/pipeline` with the shipped `pipelines/sensor-readings.pipeline.json`).
  */
@@ -13,7 +14,7 @@ import { serveAgent, type AgentContext } from '../lib/agent-runtime.ts';
 import { repoRoot } from '../lib/children.ts';
 
 interface Args {
-  readonly mode: 'ordered' | 'operators' | 'processor';
+  readonly mode: 'ordered' | 'decode' | 'operators' | 'processor';
   readonly natsUrl: string;
   readonly stream: string;
   readonly scheme: { root: string; partitions: number };
@@ -65,6 +66,18 @@ async function replay(args: Args, ctx: AgentContext): Promise<object> {
     await ctx.mark('begin');
     started = performance.now();
     events = await orderedRead(conn, args.stream, lastSeq, () => {}, ctx);
+  } else if (args.mode === 'decode') {
+    // The floor under any pipeline that reads the events: the ordered consumer plus decoding each envelope (UTF-8
+    // and JSON.parse) and reading the two fields the pipeline works on; no operators.
+    const decoder = new TextDecoder();
+    let sum = 0;
+    await ctx.mark('begin');
+    started = performance.now();
+    events = await orderedRead(conn, args.stream, lastSeq, (m) => {
+      const e = JSON.parse(decoder.decode(m.data)) as Reading;
+      sum += e.data.reading_value + e.data.device_id.length;
+    }, ctx);
+    if (!Number.isFinite(sum)) throw new Error('decoded readings did not add up');
   } else {
     // The processor's chain, composed from the operators: 1-minute tumbling statistics per device and per-reading
     // anomaly scores per device, both keyed by data.device_id over event time.

@@ -118,13 +118,25 @@ export async function e2eLatency(ctx: BenchContext): Promise<ResultRow[]> {
       );
       const label = `${rate / 1000}k`;
       const details = foldDetails(r.details);
+      // What the offered rate costs in CPU, from the median run's CPU seconds per process (sending and draining):
+      // the platform's processes alone (ingest, projector, query, NATS, PostgreSQL, Redis) and the load generator,
+      // whose polling for "queryable" is the measurement's own cost. As cores at the offered rate, it says whether
+      // the machine can carry the rate at all.
+      const events = (rate * durationMs) / 1000;
+      const cpu = (names: (name: string) => boolean): number => Object.entries(r.processes).reduce((sum, [name, p]) => (names(name) ? sum + p.cpuSeconds : sum), 0);
+      const platformCpu = cpu((name) => name !== 'loadgen' && name !== 'other');
+      const cost = {
+        platformCpuMicrosPerEvent: Math.round((platformCpu / events) * 1e6),
+        loadgenCpuMicrosPerEvent: Math.round((cpu((name) => name === 'loadgen') / events) * 1e6),
+        platformCoresAtRate: Math.round((platformCpu / events) * rate * 100) / 100,
+      };
       rows.push({
         id: `e2e.warm.${label}`,
         scenario: 'e2e',
         name: `Ingest response → queryable in warm, ${rate.toLocaleString('en-US')} events/s offered (open loop, batches of ${batch}), p99`,
         unit: 'ms',
         ...r,
-        details: { rate, batch, durationMs, ...details },
+        details: { rate, batch, durationMs, ...details, ...cost },
       });
       const hot = perTier['hot'];
       if (hot) {

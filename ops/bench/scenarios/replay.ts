@@ -31,6 +31,7 @@ export async function replay(ctx: BenchContext): Promise<ResultRow[]> {
     const processorAvailable = existsSync(`${repoRoot}libs/pipeline/src/replay.ts`) && existsSync(`${repoRoot}pipelines/sensor-readings.pipeline.json`);
     const modes = [
       { mode: 'ordered', id: 'replay.ordered', name: 'Raw ordered consumer over the same stream (reference)' },
+      { mode: 'decode', id: 'replay.decode', name: 'Ordered consumer + decoding every envelope (UTF-8, JSON.parse), no operators: the floor under any pipeline' },
       { mode: 'processor', id: 'replay.pipeline', name: "Bounded replay through the processor's pipeline (replayPipeline: 1-min window stats + anomaly scores per device)" },
       { mode: 'operators', id: 'replay.operators', name: 'Window + anomaly operators composed directly over one ordered consumer' },
     ] as const;
