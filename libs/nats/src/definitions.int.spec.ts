@@ -41,6 +41,15 @@ describe('streams as code', () => {
     for (const c of manual.consumers) expect(validConsumer(c.config), `${c.file}: ${ajv.errorsText(validConsumer.errors)}`).toBe(true);
   });
 
+  it('gives no consumer a filter subject that selects its whole stream (NATS 2.9 would match it per message)', async () => {
+    const defs = await loadDefinitions(streamsDir);
+    const subjects = new Map(defs.streams.map((s) => [s.config.name, s.config.subjects ?? []]));
+    for (const c of defs.consumers) {
+      const filter = c.config.filter_subject;
+      if (filter !== undefined) expect(subjects.get(c.stream), `${c.file}: filter ${JSON.stringify(filter)} is the whole stream`).not.toEqual([filter]);
+    }
+  });
+
   it('creates what is missing, then finds the server equal to the files', async () => {
     const jsm = await jetstreamManager(nc);
     const defs = inNamespace(await loadDefinitions(streamsDir), ns);
