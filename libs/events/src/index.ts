@@ -40,3 +40,4 @@ export {
   type AnomalyDetectedData,
   type AlertRaisedData,
 } from './derived.ts';
+export { parseTime } from './time.ts';

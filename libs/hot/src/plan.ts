@@ -1,5 +1,5 @@
 import type { EntityReducer, EntityReducers, EntityState } from '@tideway/entities';
-import type { StoredEvent } from '@tideway/events';
+import { parseTime, type StoredEvent } from '@tideway/events';
 import { parseDerived, signalMember, windowMember, type DerivedItem, type DerivedKind } from './derived.ts';
 import { windowIndexMember, type HotKeys } from './keys.ts';
 
@@ -177,7 +177,7 @@ export function planBatch(
         });
         continue;
       }
-      states.set(route.key, { state: next, json, seq, recordedMs: Date.parse(event.recordedtime) });
+      states.set(route.key, { state: next, json, seq, recordedMs: parseTime(event.recordedtime) });
       continue;
     }
     const { item } = route;

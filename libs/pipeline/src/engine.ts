@@ -12,6 +12,7 @@ import {
   DerivedEventType,
   deterministicId,
   parseEventSubject,
+  parseTime,
   type AlertRaisedData,
   type AnomalyDetectedData,
   type EventEnvelope,
@@ -319,7 +320,7 @@ export class PipelineEngine {
     const env = envelope as Record<string, unknown>;
     if (typeof env['id'] !== 'string' || typeof env['source'] !== 'string') return this.rejectInput(msg, subject, EdgeRejectReason.MalformedEvent, 'id and source must be strings');
     // The clock is the time the gateway recorded the event (part of the payload), else the time JetStream stored it.
-    const recorded = typeof env['recordedtime'] === 'string' ? Date.parse(env['recordedtime']) : NaN;
+    const recorded = typeof env['recordedtime'] === 'string' ? parseTime(env['recordedtime']) : NaN;
     this.clock.set(Number.isFinite(recorded) ? recorded : msg.storedAt);
     this.triggerEnvelope = env;
     const accepted = this.spec.source.dataschemas;
@@ -436,7 +437,7 @@ export class PipelineEngine {
       tap(() => this.passed++),
       validateEvents<InputRecord>({
         key: (r) => this.compositeKey(r.tenant, readParts(r.envelope, this.keyPath)),
-        eventTime: (r) => (typeof r.envelope['time'] === 'string' ? Date.parse(r.envelope['time']) : NaN),
+        eventTime: (r) => (typeof r.envelope['time'] === 'string' ? parseTime(r.envelope['time']) : NaN),
         value: (r) => readParts(r.envelope, this.valuePath),
         maxFutureMs: time.maxFutureMs,
         scheduler: this.clock,

@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import { EntityReducers, entityKey, type EntityRef, type EntityState } from '@tideway/entities';
-import type { StoredEvent } from '@tideway/events';
+import { parseTime, type StoredEvent } from '@tideway/events';
 import type { ApplyResult, ProjectionStore } from '@tideway/projection';
 import type { WarmStore } from './db.ts';
 
@@ -35,6 +35,9 @@ class Pipelined {
 
 /** Rows per entity-state upsert statement: 5 parameters each, well under PostgreSQL's 65,535 parameters. */
 const INSERT_CHUNK = 2000;
+/** The event times the warm store takes (`Date.UTC` reads year 1 as 1901, so: 1901-01-01 to 9999-12-31). */
+const MIN_TIME = Date.UTC(1, 0, 1);
+const MAX_TIME = Date.UTC(9999, 11, 31);
 
 /**
  * Inserts a batch of events as one `INSERT … SELECT` over one jsonb parameter holding every row
@@ -143,9 +146,9 @@ export class WarmProjection implements ProjectionStore {
 
   /** Events whose time PostgreSQL cannot hold go to quarantine instead of blocking the projection. */
   reject(stored: StoredEvent): string | undefined {
-    const t = Date.parse(stored.event.time);
+    const t = parseTime(stored.event.time);
     if (Number.isNaN(t)) return `time "${stored.event.time}" is not a timestamp`;
-    if (t < Date.UTC(1, 0, 1) || t > Date.UTC(9999, 11, 31)) return `time "${stored.event.time}" is outside the supported range`;
+    if (t < MIN_TIME || t > MAX_TIME) return `time "${stored.event.time}" is outside the supported range`;
     return undefined;
   }
 
