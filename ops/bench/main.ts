@@ -16,7 +16,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ensureServices } from '@tideway/testing';
+import { ensureServices, sweepStaleStreams } from '@tideway/testing';
 import { profileProcesses, repoRoot } from './lib/children.ts';
 import { skippedRow, type BenchContext, type ResultRow } from './lib/measure.ts';
 import { serverProcesses } from './lib/procs.ts';
@@ -98,6 +98,9 @@ async function obtainRun(): Promise<SavedRun & { fresh: boolean }> {
   const services = await ensureServices({ log: (line) => log(`[services] ${line}`) });
   Object.assign(process.env, services.env);
   const env = services.env;
+  // Streams of killed runs (a disposal that never ran) make nats-server work in the background: clear them first.
+  const swept = await sweepStaleStreams(env['NATS_URL']!);
+  if (swept.length > 0) log(`[services] deleted ${swept.length} stale namespaced streams left by earlier runs (idle for over an hour)`);
   const ctx: BenchContext = { env, quick: args.quick, runs, servers: serverProcesses(env), log, progress };
   log(`tracking servers: ${ctx.servers.map((s) => `${s.name} (pid ${s.pid})`).join(', ') || 'none found'}`);
   const machine = await machineInfo(env, repoRoot);

@@ -6,7 +6,7 @@
  * servers are shared through `globalThis` and reference-counted: the first project starts what is missing, the
  * last teardown stops it.
  */
-import { ensureServices, type Services } from '@tideway/testing';
+import { ensureServices, sweepStaleStreams, type Services } from '@tideway/testing';
 
 interface Shared {
   refs: number;
@@ -22,7 +22,12 @@ export async function setup(): Promise<() => Promise<void>> {
   if (shared === undefined) {
     shared = {
       refs: 0,
-      services: ensureServices({ log: (line) => process.stderr.write(`[test services] ${line}\n`) }),
+      services: ensureServices({ log: (line) => process.stderr.write(`[test services] ${line}\n`) }).then(async (services) => {
+        // namespaces a killed run never disposed of would otherwise pile up on a long-lived server
+        const swept = await sweepStaleStreams(services.env['NATS_URL']!).catch(() => []);
+        if (swept.length > 0) process.stderr.write(`[test services] deleted ${swept.length} stale namespaced streams (idle for over an hour)\n`);
+        return services;
+      }),
     };
     registry[KEY] = shared;
   }

@@ -10,6 +10,7 @@ export {
   deleteStreams,
   natsNamespace,
   redisPrefix,
+  sweepStaleStreams,
   uniqueSuffix,
   waitFor,
   withSearchPath,

@@ -9,6 +9,7 @@ import {
   createPgSchema,
   createS3Bucket,
   deleteStreams,
+  sweepStaleStreams,
   natsNamespace,
   redisPrefix,
   uniqueSuffix,
@@ -177,6 +178,33 @@ describe('NATS namespaces', () => {
 
   it('refuses an empty suffix', async () => {
     await expect(deleteStreams(NATS_URL, '')).rejects.toThrow(/empty suffix/);
+  });
+
+  it('sweepStaleStreams deletes namespaced streams only once they are old and have stored nothing for as long', async () => {
+    const idle = natsNamespace();
+    const busy = natsNamespace();
+    const nc = await connect({ servers: NATS_URL });
+    // only this test's streams (others may be running on the same server)
+    const mine = new RegExp(`(${idle.streamSuffix}|${busy.streamSuffix})$`);
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: `EVENTS${idle.streamSuffix}`, subjects: [`${idle.subjectRoot}.events.>`] });
+      await jsm.streams.add({ name: `EVENTS${busy.streamSuffix}`, subjects: [`${busy.subjectRoot}.events.>`] });
+      expect(await sweepStaleStreams(NATS_URL, { names: mine })).toEqual([]); // both young
+      const created = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await nc.request(`${busy.subjectRoot}.events.x`, new TextEncoder().encode('{}'));
+      // a second later: both were created over a second ago, only one has stored nothing since
+      expect(await sweepStaleStreams(NATS_URL, { names: mine, olderThanMs: Date.now() - created - 500 })).toEqual([`EVENTS${idle.streamSuffix}`]);
+      const names: string[] = [];
+      for await (const name of jsm.streams.names()) names.push(name);
+      expect(names).toContain(`EVENTS${busy.streamSuffix}`);
+      expect(names).not.toContain(`EVENTS${idle.streamSuffix}`);
+    } finally {
+      await deleteStreams(NATS_URL, idle.streamSuffix);
+      await deleteStreams(NATS_URL, busy.streamSuffix);
+      await nc.close();
+    }
   });
 });
 

@@ -27,6 +27,37 @@ export function uniqueSuffix(length = 8): string {
   return out;
 }
 
+/** Stream names a namespace gives (`<NAME>_<8 of [A-Z0-9]>`). */
+const NAMESPACED_STREAM = /_[A-Z0-9]{8}$/;
+
+/**
+ * Deletes namespaced JetStream streams (see {@link natsNamespace}) that a killed test or bench run left behind:
+ * those created more than `olderThanMs` ago (default an hour) that have stored nothing since. A disposal that
+ * never ran (SIGKILL, a timeout) leaves a namespace's streams on the shared server, and hundreds of them made
+ * nats-server spend CPU in the background. A namespace in use is younger than an hour or still being written.
+ * Returns the names deleted.
+ */
+export async function sweepStaleStreams(natsUrl: string, options: { olderThanMs?: number; names?: RegExp; now?: number } = {}): Promise<string[]> {
+  const olderThan = options.olderThanMs ?? 3_600_000;
+  const names = options.names ?? NAMESPACED_STREAM;
+  const cutoff = (options.now ?? Date.now()) - olderThan;
+  const nc = await connect({ servers: natsUrl.split(','), name: 'tideway-testing-sweep' });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const doomed: string[] = [];
+    for await (const info of jsm.streams.list()) {
+      if (!names.test(info.config.name)) continue;
+      const created = Date.parse(info.created);
+      const last = info.state.last_seq > 0 ? Date.parse(info.state.last_ts) : created;
+      if (created < cutoff && last < cutoff) doomed.push(info.config.name);
+    }
+    for (const name of doomed) await jsm.streams.delete(name).catch(() => undefined);
+    return doomed;
+  } finally {
+    await nc.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 
