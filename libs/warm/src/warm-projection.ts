@@ -52,48 +52,27 @@ function insertEvents(tx: Tx, events: readonly StoredEvent[], refs: readonly (En
   const rows = new Array<EventRow>(events.length);
   for (let i = 0; i < events.length; i++) {
     const { seq, event } = events[i]!;
-    const { data, ...attributes } = event;
     const ref = refs[i];
-    rows[i] = {
-      seq,
-      tenant: event.tenant,
-      id: event.id,
-      source: event.source,
-      type: event.type,
-      subject: event.subject ?? null,
-      time: event.time,
-      recorded_time: event.recordedtime,
-      partition_key: event.partitionkey,
-      entity_type: ref?.entityType ?? null,
-      entity_id: ref?.entityId ?? null,
-      attributes,
-      data,
-    };
+    rows[i] = { seq, entity_type: ref?.entityType ?? null, entity_id: ref?.entityId ?? null, event };
   }
   return tx`
     insert into events (seq, tenant, id, source, type, subject, time, recorded_time, partition_key, entity_type, entity_id, attributes, data)
-    select r.seq, r.tenant, r.id, r.source, r.type, r.subject, r.time, r.recorded_time, r.partition_key, r.entity_type, r.entity_id, r.attributes, e->'data'
+    select r.seq, v.tenant, v.id, v.source, v.type, v.subject, v.time, v.recordedtime, v.partitionkey, r.entity_type, r.entity_id,
+      (e->'event') - 'data', e->'event'->'data'
     from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) as e,
-      jsonb_to_record(e) as r(seq bigint, tenant text, id text, source text, type text, subject text, time timestamptz,
-        recorded_time timestamptz, partition_key text, entity_type text, entity_id text, attributes jsonb)
+      jsonb_to_record(e) as r(seq bigint, entity_type text, entity_id text),
+      jsonb_to_record(e->'event') as v(tenant text, id text, source text, type text, subject text, time timestamptz,
+        recordedtime timestamptz, partitionkey text)
     on conflict do nothing`;
 }
 
 /** One `events` row as it travels in the insert's jsonb parameter. */
 interface EventRow {
   readonly seq: number;
-  readonly tenant: string;
-  readonly id: string;
-  readonly source: string;
-  readonly type: string;
-  readonly subject: string | null;
-  readonly time: string;
-  readonly recorded_time: string;
-  readonly partition_key: string;
   readonly entity_type: string | null;
   readonly entity_id: string | null;
-  readonly attributes: object;
-  readonly data: unknown;
+  /** The envelope as stored: its columns, `attributes` (all but `data`) and `data` are taken from it in SQL. */
+  readonly event: StoredEvent['event'];
 }
 
 /** An apply in progress, as the next apply sees it. */
