@@ -200,6 +200,14 @@ describe('NATS namespaces', () => {
       for await (const name of jsm.streams.names()) names.push(name);
       expect(names).toContain(`EVENTS${busy.streamSuffix}`);
       expect(names).not.toContain(`EVENTS${idle.streamSuffix}`);
+      // a stream named like a namespace's but storing other subjects is not one (a deployment's `ORDERS_ARCHIVE1`)
+      const lookalike = `LOOK${idle.streamSuffix}`;
+      await jsm.streams.add({ name: lookalike, subjects: [`orders${idle.subjectRoot.slice(1)}.>`] });
+      try {
+        expect(await sweepStaleStreams(NATS_URL, { olderThanMs: -60_000, names: new RegExp(`${lookalike}$`) })).toEqual([]);
+      } finally {
+        await jsm.streams.delete(lookalike);
+      }
     } finally {
       await deleteStreams(NATS_URL, idle.streamSuffix);
       await deleteStreams(NATS_URL, busy.streamSuffix);

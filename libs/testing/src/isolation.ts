@@ -28,25 +28,37 @@ export function uniqueSuffix(length = 8): string {
 }
 
 /** Stream names a namespace gives (`<NAME>_<8 of [A-Z0-9]>`). */
-const NAMESPACED_STREAM = /_[A-Z0-9]{8}$/;
+const NAMESPACED_STREAM = /_([A-Z0-9]{8})$/;
 
 /**
- * Deletes namespaced JetStream streams (see {@link natsNamespace}) that a killed test or bench run left behind:
- * those created more than `olderThanMs` ago (default an hour) that have stored nothing since. A disposal that
+ * Whether a stream is one a {@link natsNamespace} made: its name ends with the namespace's suffix and every subject
+ * it stores lives under the namespace's subject root (`t_<suffix>.`), a signature no deployment's stream has.
+ */
+function isNamespaced(name: string, subjects: readonly string[] | undefined): boolean {
+  const suffix = NAMESPACED_STREAM.exec(name)?.[1];
+  if (suffix === undefined || subjects === undefined || subjects.length === 0) return false;
+  const root = `t_${suffix.toLowerCase()}.`;
+  return subjects.every((subject) => subject.startsWith(root));
+}
+
+/**
+ * Deletes namespaced JetStream streams (see {@link natsNamespace}: a `_<SUFFIX>` name whose subjects all live under
+ * `t_<suffix>.`) that a killed test or bench run left behind: those created more than `olderThanMs` ago (default
+ * an hour) that have stored nothing since (`names` narrows them further). A disposal that
  * never ran (SIGKILL, a timeout) leaves a namespace's streams on the shared server, and hundreds of them made
  * nats-server spend CPU in the background. A namespace in use is younger than an hour or still being written.
  * Returns the names deleted.
  */
 export async function sweepStaleStreams(natsUrl: string, options: { olderThanMs?: number; names?: RegExp; now?: number } = {}): Promise<string[]> {
   const olderThan = options.olderThanMs ?? 3_600_000;
-  const names = options.names ?? NAMESPACED_STREAM;
+  const names = options.names ?? /./;
   const cutoff = (options.now ?? Date.now()) - olderThan;
   const nc = await connect({ servers: natsUrl.split(','), name: 'tideway-testing-sweep' });
   try {
     const jsm = await jetstreamManager(nc);
     const doomed: string[] = [];
     for await (const info of jsm.streams.list()) {
-      if (!names.test(info.config.name)) continue;
+      if (!isNamespaced(info.config.name, info.config.subjects) || !names.test(info.config.name)) continue;
       const created = Date.parse(info.created);
       const last = info.state.last_seq > 0 ? Date.parse(info.state.last_ts) : created;
       if (created < cutoff && last < cutoff) doomed.push(info.config.name);
