@@ -174,5 +174,29 @@ describe('warm projection rejects', () => {
     const projection = new WarmProjection({} as WarmStore);
     expect(projection.reject(reading(1, 'x', 1, 'not a time'))).toMatch(/not a timestamp/);
     expect(projection.reject(reading(1, 'x', 1, '2026-04-01T00:00:00Z'))).toBeUndefined();
+    // years 1 to 9999, to the last millisecond, and nothing outside
+    for (const time of ['0001-01-01T00:00:00Z', '1850-06-01T00:00:00Z', '1900-12-31T23:59:59Z', '9999-12-31T23:59:59.999Z']) {
+      expect(projection.reject(reading(1, 'x', 1, time)), time).toBeUndefined();
+    }
+    for (const time of ['0000-12-31T23:59:59.999Z', '+010000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z']) {
+      expect(projection.reject(reading(1, 'x', 1, time)), time).toMatch(/outside the supported range/);
+    }
+  });
+
+  it('stores and reads back events at both ends of the range', async () => {
+    await using pg = await createPgSchema(process.env['DATABASE_URL']!);
+    const store = openWarmStore({ url: process.env['DATABASE_URL']!, schema: pg.schema, max: 2 });
+    try {
+      await migrateWarmStore(store, migrations);
+      const projection = new WarmProjection(store, 'warm-range');
+      const times = ['0001-01-01T00:00:00Z', '1850-06-01T12:00:00Z', '9999-12-31T23:59:59.999Z'];
+      const batch = times.map((time, i) => reading(i + 1, 'old', i, time));
+      for (const e of batch) expect(projection.reject(e)).toBeUndefined();
+      expect(await projection.apply(batch, 3)).toEqual({ applied: 3, skipped: 0, checkpoint: 3 });
+      const page = await new WarmEventReader(store).page({ tenant: 'acme', order: 'asc', limit: 10 });
+      expect(page.items.map((i) => i.event.time)).toEqual(times);
+    } finally {
+      await store.close();
+    }
   });
 });

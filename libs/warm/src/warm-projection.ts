@@ -11,10 +11,21 @@ export function partitionNameFor(time: string | Date): string {
   return `events_p${new Date(time).toISOString().slice(0, 10).replaceAll('-', '')}`;
 }
 
+/**
+ * A daily partition's bounds as PostgreSQL reads them. Written `YYYY-MM-DD 00:00:00+00` with the year as digits
+ * only: the day after 9999-12-31 is year 10000, which `toISOString()` would spell `+010000-…` (not a PostgreSQL
+ * timestamp).
+ */
 function dayBounds(partition: string): [string, string] {
   const d = partition.slice('events_p'.length);
-  const start = new Date(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T00:00:00Z`);
-  return [start.toISOString(), new Date(start.getTime() + 86_400_000).toISOString()];
+  const first = new Date(0);
+  first.setUTCFullYear(Number(d.slice(0, 4)), Number(d.slice(4, 6)) - 1, Number(d.slice(6, 8))); // Date.UTC maps years 0–99 to 19xx
+  const start = first.getTime();
+  const day = (ms: number): string => {
+    const t = new Date(ms);
+    return `${String(t.getUTCFullYear()).padStart(4, '0')}-${String(t.getUTCMonth() + 1).padStart(2, '0')}-${String(t.getUTCDate()).padStart(2, '0')} 00:00:00+00`;
+  };
+  return [day(start), day(start + 86_400_000)];
 }
 
 /**
@@ -35,9 +46,12 @@ class Pipelined {
 
 /** Rows per entity-state upsert statement: 5 parameters each, well under PostgreSQL's 65,535 parameters. */
 const INSERT_CHUNK = 2000;
-/** The event times the warm store takes (`Date.UTC` reads year 1 as 1901, so: 1901-01-01 to 9999-12-31). */
-const MIN_TIME = Date.UTC(1, 0, 1);
-const MAX_TIME = Date.UTC(9999, 11, 31);
+/**
+ * The event times the warm store takes: years 1 to 9999, which its daily partitions (`events_pYYYYMMDD`) can name.
+ * (Spelled out: `Date.UTC(1, 0, 1)` would read year 1 as 1901, and `Date.UTC(9999, 11, 31)` ends at that day's start.)
+ */
+const MIN_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
  * Inserts a batch of events as one `INSERT … SELECT` over one jsonb parameter holding every row
