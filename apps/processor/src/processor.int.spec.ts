@@ -153,6 +153,24 @@ describe('processor: replicas, replay and bad input', () => {
     expect(mixed.range).toEqual({ fromSeq: 1, toSeq: end });
     expect(foreignEnd).toBe(end + foreign.length);
 
+    // an asynchronous sink that yields on every output, with small pulls: the read queues what arrives meanwhile,
+    // closes its consumer once a pull's worth waits and reopens it after the last message it received; the
+    // outputs are the same, in the same order
+    const paced: EngineOutput[] = [];
+    const slow = await replayPipeline({
+      nc: one.nc,
+      stream: one.stream('EVENTS'),
+      scheme: one.scheme,
+      spec: one.spec,
+      fetchBatch: 64,
+      onOutput: async (o) => {
+        paced.push(o);
+        await new Promise(setImmediate);
+      },
+    });
+    expect(paced).toEqual(outputs);
+    expect(slow.totals).toEqual(mixed.totals);
+
     // once event time moves on, the live run closes the flushed windows with the same contents
     const closing = sensorFixture({ scheme: one.scheme, devices: 12, readings: 1, seed: 5, bad: false, start: Date.UTC(2026, 0, 7), idPrefix: 'closing-' });
     await one.publish(closing);

@@ -7,7 +7,7 @@
  * the partition's message sequence only; the flush at the end is the one difference (a live pipeline keeps those
  * windows open until event time moves past them).
  */
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { eventFilter, type SubjectScheme } from '@tideway/events';
 import { PipelineEngine, type EngineCounters, type EngineOutput } from './engine.ts';
@@ -77,7 +77,7 @@ export interface ReplayOptions {
   readonly flush?: boolean;
   /** Receives every output, in order per partition. May return a promise (back-pressure). */
   readonly onOutput?: (output: EngineOutput) => void | Promise<void>;
-  /** Messages pulled per request (at most this many are buffered ahead of processing). Default 4,096. */
+  /** Messages pulled per request; default 4,096. Under an asynchronous `onOutput` about twice this many are held at most. */
   readonly fetchBatch?: number;
 }
 
@@ -101,6 +101,9 @@ interface Lane {
 
 /** Messages asked for per pull by default: large enough that the pull round trips do not count. */
 const DEFAULT_FETCH_BATCH = 4_096;
+
+/** A read that gets no message for this long takes the range as ended (its rest was purged or expired under it). */
+const IDLE_END_MS = 5_000;
 
 /**
  * Runs a pipeline over a bounded range of the stream and reports counts.
@@ -216,30 +219,21 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
     } else {
       await everything.delete().catch(() => undefined);
     }
+    const reopen = (seq: number): Promise<Consumer> =>
+      js.consumers.get(options.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq, ...(matchHere ? {} : { filter_subjects: filter }) });
+    let current = consumer;
     try {
-      const batch = options.fetchBatch ?? DEFAULT_FETCH_BATCH;
-      let done = pending === 0;
-      while (!done) {
-        // Ask for no more than is pending, so the last pull does not wait for its expiry. One pull at a time keeps
-        // what is buffered bounded; it costs one round trip per `batch` messages.
-        const messages = await consumer.fetch({ max_messages: Math.max(1, Math.min(batch, pending)), expires: 5_000 });
-        let received = 0;
-        for await (const msg of messages) {
-          received++;
-          if (done) continue;
-          pending = msg.info.pending;
-          if (msg.seq > lastSeq) {
-            done = true;
-            continue;
-          }
-          const waiting = handle(msg);
-          if (waiting) await waiting;
-          if (pending === 0 || msg.seq === lastSeq) done = true;
-        }
-        if (received === 0) done = true;
+      if (pending > 0) {
+        const next = async (seq: number): Promise<Consumer> => {
+          const previous = current;
+          current = await reopen(seq);
+          void previous.delete().catch(() => undefined);
+          return current;
+        };
+        await readRange(consumer, next, lastSeq, options.fetchBatch ?? DEFAULT_FETCH_BATCH, handle);
       }
     } finally {
-      await consumer.delete().catch(() => undefined);
+      await current.delete().catch(() => undefined);
     }
   }
   const reports: { partition: number; lastSeq: number; counters: EngineCounters }[] = [];
@@ -271,4 +265,128 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
 
 function within(ms: number, from: number | undefined, to: number | undefined): boolean {
   return (from === undefined || ms >= from) && (to === undefined || ms <= to);
+}
+
+/**
+ * Delivers the range's messages to `handle` in stream order, through the ordered consumer's callback: no promise or
+ * iterator step per message, and the next pull is already on its way while a batch is processed.
+ *
+ * `handle` returns a promise only when the output sink is asynchronous; later messages then wait in a queue, and
+ * once `batch` of them wait the consumer is closed, to be reopened (through `reopen`) after the last one received
+ * when the queue has drained. So at most about two batches are held, however slow the sink.
+ *
+ * Resolves after the message at `lastSeq` (or the last one pending, or the first beyond `lastSeq`), or when no
+ * message came for {@link IDLE_END_MS}; rejects with the first error of `handle` or of the consumer.
+ */
+function readRange(
+  first: Consumer,
+  reopen: (seq: number) => Promise<Consumer>,
+  lastSeq: number,
+  batch: number,
+  handle: (msg: JsMsg) => Promise<void> | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let messages: ConsumerMessages | undefined;
+    let closing: Promise<unknown> = Promise.resolve();
+    let queue: (JsMsg | undefined)[] = [];
+    let head = 0;
+    let lastReceived = 0;
+    let received = 0;
+    /** Saw the range's end: nothing further is taken. */
+    let ended = false;
+    /** A promise of `handle` is outstanding, or the queue is being worked off. */
+    let draining = false;
+    /** The consumer was closed for back-pressure and is reopened once the queue has drained. */
+    let paused = false;
+    let settled = false;
+
+    const stop = (): void => {
+      clearInterval(watchdog);
+      const open = messages;
+      messages = undefined;
+      if (open) void open.close().catch(() => undefined);
+    };
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      stop();
+      reject(error instanceof Error ? error : new Error(String(error)));
+    };
+    const finishIfDone = (): void => {
+      if (settled || !ended || draining || head < queue.length) return;
+      settled = true;
+      stop();
+      resolve();
+    };
+    const drain = async (): Promise<void> => {
+      try {
+        while (head < queue.length && !settled) {
+          const msg = queue[head]!;
+          queue[head++] = undefined;
+          const waiting = handle(msg);
+          if (waiting) await waiting;
+        }
+        queue = [];
+        head = 0;
+        draining = false;
+        if (paused && !ended && !settled) {
+          paused = false;
+          await closing;
+          await start(await reopen(lastReceived + 1));
+        }
+        finishIfDone();
+      } catch (error) {
+        fail(error);
+      }
+    };
+    const onMessage = (msg: JsMsg): void => {
+      if (settled || ended) return;
+      received++;
+      const seq = msg.seq;
+      if (seq <= lastReceived) return;
+      if (seq > lastSeq) {
+        ended = true;
+        return finishIfDone();
+      }
+      lastReceived = seq;
+      if (seq === lastSeq || msg.info.pending === 0) ended = true;
+      if (draining) queue.push(msg);
+      else {
+        let waiting: Promise<void> | undefined;
+        try {
+          waiting = handle(msg);
+        } catch (error) {
+          return fail(error);
+        }
+        if (waiting) {
+          draining = true;
+          waiting.then(drain, fail);
+        }
+      }
+      if (ended) return finishIfDone();
+      if (draining && !paused && queue.length - head >= batch) {
+        paused = true;
+        const open = messages;
+        messages = undefined;
+        closing = open ? open.close().catch(() => undefined) : Promise.resolve();
+      }
+    };
+    const start = async (consumer: Consumer): Promise<void> => {
+      const opened = await consumer.consume({ max_messages: batch, callback: onMessage });
+      if (settled) return void opened.close().catch(() => undefined);
+      messages = opened;
+      void opened.closed().then((error) => {
+        if (error && messages === opened) fail(error);
+      });
+    };
+    let seen = 0;
+    const watchdog = setInterval(() => {
+      if (received === seen && !draining && !paused) {
+        ended = true;
+        finishIfDone();
+      }
+      seen = received;
+    }, IDLE_END_MS);
+    start(first).catch(fail);
+  });
 }
