@@ -171,6 +171,39 @@ describe('processor: replicas, replay and bad input', () => {
     expect(paced).toEqual(outputs);
     expect(slow.totals).toEqual(mixed.totals);
 
+    // the engines on a second thread (forced here: replays this small run on one by default) emit the same outputs
+    // in the same order and report the same counts: the whole range, some partitions, a prefix without the flush,
+    // and behind an asynchronous sink with small pulls
+    const base = { nc: one.nc, stream: one.stream('EVENTS'), scheme: one.scheme, spec: one.spec, engineThread: true };
+    const threaded: EngineOutput[] = [];
+    const onThread = await replayPipeline({ ...base, onOutput: (o) => void threaded.push(o) });
+    expect(threaded).toEqual(outputs);
+    expect(onThread.partitions).toEqual(mixed.partitions);
+    expect(onThread.range).toEqual(mixed.range);
+    const someThreaded: EngineOutput[] = [];
+    const someOnThread = await replayPipeline({ ...base, partitions: [1, 4, 5, 4], onOutput: (o) => void someThreaded.push(o) });
+    expect(someThreaded).toEqual(outputs.filter((o) => [1, 4, 5].includes(o.partition)));
+    expect(someOnThread.partitions.map((p) => p.partition)).toEqual([1, 4, 5, 4]);
+    expect(someOnThread.partitions[3]).toEqual(someOnThread.partitions[1]);
+    const prefixThreaded: EngineOutput[] = [];
+    await replayPipeline({ ...base, to: { seq: cut }, flush: false, onOutput: (o) => void prefixThreaded.push(o) });
+    expect(prefixThreaded).toEqual(prefix);
+    const pacedThreaded: EngineOutput[] = [];
+    await replayPipeline({
+      ...base,
+      fetchBatch: 64,
+      onOutput: async (o) => {
+        pacedThreaded.push(o);
+        await new Promise(setImmediate);
+      },
+    });
+    expect(pacedThreaded).toEqual(outputs);
+    // a sink that throws fails the replay with its error, on either thread
+    for (const engineThread of [false, true]) {
+      const broken = replayPipeline({ ...base, engineThread, onOutput: () => { throw new Error('the sink broke'); } });
+      await expect(broken).rejects.toThrow('the sink broke');
+    }
+
     // once event time moves on, the live run closes the flushed windows with the same contents
     const closing = sensorFixture({ scheme: one.scheme, devices: 12, readings: 1, seed: 5, bad: false, start: Date.UTC(2026, 0, 7), idPrefix: 'closing-' });
     await one.publish(closing);

@@ -12,6 +12,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { eventFilter, type SubjectScheme } from '@tideway/events';
 import { PipelineEngine, type EngineCounters, type EngineOutput } from './engine.ts';
 import { PipelineError, PipelineErrorCode } from './errors.ts';
+import { RemoteEngines } from './replay-host.ts';
+import type { PartitionReport } from './replay-wire.ts';
 import { sourceMessageOf } from './runner.ts';
 import type { PipelineSpec } from './spec.ts';
 
@@ -79,6 +81,11 @@ export interface ReplayOptions {
   readonly onOutput?: (output: EngineOutput) => void | Promise<void>;
   /** Messages pulled per request; default 4,096. Under an asynchronous `onOutput` about twice this many are held at most. */
   readonly fetchBatch?: number;
+  /**
+   * Run the engines on a second thread while this one reads (see `replay-host.ts`); outputs are the same and in
+   * the same order either way. Default: when the range holds at least {@link ENGINE_THREAD_MIN_MESSAGES} messages.
+   */
+  readonly engineThread?: boolean;
 }
 
 /** What a replay did. */
@@ -102,6 +109,12 @@ interface Lane {
 /** Messages asked for per pull by default: large enough that the pull round trips do not count. */
 const DEFAULT_FETCH_BATCH = 4_096;
 
+/**
+ * Ranges from this many messages up run their engines on a second thread by default: below it the thread's start
+ * and its first, not yet optimised, messages cost more than the overlap gains.
+ */
+export const ENGINE_THREAD_MIN_MESSAGES = 20_000;
+
 /** A read that gets no message for this long takes the range as ended (its rest was purged or expired under it). */
 const IDLE_END_MS = 5_000;
 
@@ -121,6 +134,11 @@ const IDLE_END_MS = 5_000;
  * interleave. At the end of the range every partition's windows are flushed, partition by partition in the order
  * of `partitions`. When `onOutput` returns a promise, nothing further is processed until it settles, and the
  * reader pulls at most `fetchBatch` messages ahead (memory stays bounded under a slow `onOutput`).
+ *
+ * Large ranges (see `engineThread`) run the engines on a second thread: this one reads and routes, packing the
+ * messages into batches for the engine thread, which sends each batch's outputs back to be handed to `onOutput`
+ * in order. The two overlap, so the replay runs at the pace of the slower of reading and processing rather than
+ * of their sum; at most a few batches are in flight, so a slow `onOutput` still holds the reader back.
  *
  * @example
  * const report = await replayPipeline({ nc, stream: 'EVENTS', scheme, spec, from: { seq: 1 }, to: { seq: 50_000 }, onOutput: (o) => outputs.push(o) });
@@ -169,6 +187,10 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
       if (pending) await pending;
     }
   };
+  /** The engine thread's side of this replay, when the engines run there. */
+  let remote: RemoteEngines | undefined;
+  /** Reports of the engines that ran on the engine thread. */
+  let remoteReports: readonly PartitionReport[] = [];
   /**
    * Processes one message of the range; returns a promise only when `onOutput` returned one (the caller then waits
    * for it before the next message), so a synchronous sink costs no promise per message.
@@ -184,6 +206,7 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
     const seq = msg.seq;
     if (seq < firstSeen) firstSeen = seq;
     if (seq > lastSeen) lastSeen = seq;
+    if (remote) return remote.add(seq, Math.floor(msg.info.timestampNanos / 1_000_000), lane.partition, subject, msg.data);
     lane.engine ??= new PipelineEngine(spec, { scheme, partition: lane.partition });
     const outputs = lane.engine.process(sourceMessageOf(msg));
     if (!onOutput) return undefined;
@@ -222,6 +245,9 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
     const reopen = (seq: number): Promise<Consumer> =>
       js.consumers.get(options.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq, ...(matchHere ? {} : { filter_subjects: filter }) });
     let current = consumer;
+    if (pending > 0 && (options.engineThread ?? pending >= ENGINE_THREAD_MIN_MESSAGES)) {
+      remote = new RemoteEngines(spec, scheme, (outputs) => emit(outputs));
+    }
     try {
       if (pending > 0) {
         const next = async (seq: number): Promise<Consumer> => {
@@ -232,15 +258,27 @@ export async function replayPipeline(options: ReplayOptions): Promise<ReplayRepo
         };
         await readRange(consumer, next, lastSeq, options.fetchBatch ?? DEFAULT_FETCH_BATCH, handle);
       }
+      if (remote) {
+        const done = remote;
+        remote = undefined;
+        remoteReports = await done.finish(partitions, options.flush !== false);
+      }
     } finally {
+      remote?.abandon();
       await current.delete().catch(() => undefined);
     }
   }
   const reports: { partition: number; lastSeq: number; counters: EngineCounters }[] = [];
   const flushed = new Set<PipelineEngine>();
+  const fromThread = new Map(remoteReports.map((r) => [r.partition, r] as const));
   for (const partition of partitions) {
     const lane = lanes.get(String(partition))!;
     const engine = lane.engine;
+    const remoteReport = fromThread.get(partition);
+    if (remoteReport) {
+      reports.push({ partition, lastSeq: remoteReport.lastSeq, counters: { ...remoteReport.counters } });
+      continue;
+    }
     if (!engine) {
       reports.push({ partition, lastSeq: 0, counters: { ...ZERO } });
       continue;
