@@ -135,6 +135,23 @@ describe('warm projection with concurrent applies', () => {
     expect(await overlapping.checkpoint()).toBe(600);
   });
 
+  it('folds each event once when redelivered batches overlap the checkpoint, two in flight', async () => {
+    const referenceStore = await fresh();
+    const reference = new WarmProjection(referenceStore, 'warm-events');
+    for (const b of batchesOf(stream.slice(0, 350), 50)) await reference.apply(b);
+    const store = await fresh();
+    const projection = new WarmProjection(store, 'warm-events');
+    for (const b of batchesOf(stream.slice(0, 300), 50)) await projection.apply(b);
+    // a consumer that restarted behind the checkpoint hands over 201–250 and 251–350 at once: the second inserts
+    // before it knows the checkpoint, and must fold only 301–350
+    const results = await Promise.all([projection.apply(stream.slice(200, 250)), projection.apply(stream.slice(250, 350))]);
+    expect(results.map((r) => [r.checkpoint, r.skipped])).toEqual([
+      [300, 50],
+      [350, 50],
+    ]);
+    expect(await warmChecksum(store)).toEqual(await warmChecksum(referenceStore));
+  });
+
   it('never commits a batch whose predecessor failed', async () => {
     const store = await fresh();
     const projection = new WarmProjection(store, 'warm-events');

@@ -118,7 +118,8 @@ class InFlightApply {
   private resolveCommitted!: () => void;
   private rejectCommitted!: (error: unknown) => void;
 
-  constructor() {
+  /** @param throughSeq the checkpoint the apply was asked to reach (its batch's last sequence) */
+  constructor(readonly throughSeq: number) {
     this.locked = new Promise<number>((resolve, reject) => ((this.resolveLocked = resolve), (this.rejectLocked = reject)));
     this.committed = new Promise<void>((resolve, reject) => ((this.resolveCommitted = resolve), (this.rejectCommitted = reject)));
     // Nobody may be waiting: a failure is the apply's own to report.
@@ -182,17 +183,19 @@ export class WarmProjection implements ProjectionStore {
    * One transaction per batch. When no apply is running, it locks the checkpoint row first, drops events at or
    * below the checkpoint, inserts the rest, folds entity states and moves the checkpoint.
    *
-   * When the previous batch's apply is still running (`maxConcurrentApplies`), this one waits until that one holds
-   * the checkpoint row, drops events at or below the checkpoint that one will commit, sends its INSERT at once (it
-   * runs beside the other transaction), and then asks for the checkpoint row itself: PostgreSQL makes it wait until
-   * the previous transaction ends — a wait PostgreSQL's deadlock detector can see, should the two INSERTs ever wait
-   * for each other over a duplicate event. It commits only if the row holds exactly the checkpoint the previous
-   * apply was to commit, so a batch never commits after a predecessor that failed: the entity fold reads states
-   * the previous batch committed, and checkpoint, rows and states never disagree.
+   * When the previous batch's apply is still running (`maxConcurrentApplies`), this one sends its INSERT at once —
+   * the events after the previous batch's end; it runs beside the other transaction's INSERT, and events the
+   * checkpoint already covers conflict and are skipped — then waits until the previous apply holds the checkpoint
+   * row, keeps for the entity fold only the events above the checkpoint that one will commit, and asks for the
+   * checkpoint row itself: PostgreSQL makes it wait until the previous transaction ends — a wait PostgreSQL's
+   * deadlock detector can see, should the two INSERTs ever wait for each other over a duplicate event. It commits
+   * only if the row holds exactly the checkpoint the previous apply was to commit, so a batch never commits after a
+   * predecessor that failed: the entity fold reads states the previous batch committed, and checkpoint, rows and
+   * states never disagree.
    */
   apply(batch: readonly StoredEvent[], throughSeq: number = batch.at(-1)?.seq ?? 0): Promise<ApplyResult> {
     const previous = this.latest;
-    const mine = new InFlightApply();
+    const mine = new InFlightApply(throughSeq);
     this.latest = mine;
     return this.applyAfter(previous, mine, batch, throughSeq).finally(() => {
       if (this.latest === mine) this.latest = undefined;
@@ -211,16 +214,23 @@ export class WarmProjection implements ProjectionStore {
         let fresh: readonly StoredEvent[];
         let refs: readonly (EntityRef | undefined)[] = [];
         if (previous) {
-          // The checkpoint the running apply will commit (it throws if that one failed before taking the row).
-          applied = await previous.locked;
-          fresh = batch.filter((e) => e.seq > applied);
+          // The INSERT goes out at once, beside the running apply's (two backends, not one after the other): this
+          // batch's events after the end of that one's cannot be in it, and any the checkpoint already covers
+          // (a redelivery) conflict and are skipped. Which events are folded into entity states waits for the exact
+          // checkpoint the running apply will commit (it throws if that one failed before taking the row).
+          const candidates = batch.filter((e) => e.seq > previous.throughSeq);
           // A new daily partition is DDL on `events`: create it only once the other transaction has ended.
-          if (this.missingPartitions(fresh).length > 0) await previous.committed;
-          if (fresh.length > 0) {
-            await this.ensurePartitions(tx, fresh);
-            refs = fresh.map(({ event }) => this.reducers.for(event.type).entityOf(event));
-            inserted = sent.add(insertEvents(tx, fresh, refs));
+          if (this.missingPartitions(candidates).length > 0) await previous.committed;
+          let candidateRefs: readonly (EntityRef | undefined)[] = [];
+          if (candidates.length > 0) {
+            await this.ensurePartitions(tx, candidates);
+            candidateRefs = candidates.map(({ event }) => this.reducers.for(event.type).entityOf(event));
+            inserted = sent.add(insertEvents(tx, candidates, candidateRefs));
           }
+          applied = await previous.locked;
+          const fold = candidates.map((e, i) => (e.seq > applied ? i : -1)).filter((i) => i >= 0);
+          fresh = fold.length === candidates.length ? candidates : fold.map((i) => candidates[i]!);
+          refs = fold.length === candidates.length ? candidateRefs : fold.map((i) => candidateRefs[i]);
           const [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
           if (!row || Number(row.seq) !== applied) {
             throw new Error(`warm projection ${this.name}: the previous batch did not commit checkpoint ${applied} (found ${row?.seq ?? 'none'}); retrying in order`);
