@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { startDemoProducer } from '@tideway/demo';
+import { SERVICE_NODE_FLAGS } from './node-flags.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = { ...process.env };
@@ -76,7 +77,7 @@ const children: { name: string; child: ChildProcess }[] = [];
 let stopping = false;
 
 function start(name: keyof typeof ports): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', `${root}apps/${name}/src/main.ts`], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--import', 'tsx', `${root}apps/${name}/src/main.ts`], {
     cwd: root,
     env: { ...env, LOG_LEVEL: env['LOG_LEVEL'] ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -6,6 +6,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '../../node-flags.ts';
 import { TrackedProcess } from './procs.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,8 +17,9 @@ export function profileProcesses(names: readonly string[]): void {
   for (const n of names) profiling.names.add(n);
   if (names.length > 0) mkdirSync(profiling.dir, { recursive: true });
 }
-function execArgvFor(name: string): string[] {
-  const base = ['--import', 'tsx'];
+/** Node's arguments for a child: the platform's services run as `npm start` runs them; agents with Node's defaults. */
+function execArgvFor(name: string, service = false): string[] {
+  const base = [...(service ? SERVICE_NODE_FLAGS : []), '--import', 'tsx'];
   // One directory per process: node writes one profile per thread (tsx's loader runs in a worker thread).
   return profiling.names.has(name) || profiling.names.has('all') ? [...base, '--cpu-prof', '--cpu-prof-dir', `${profiling.dir}/${name}`] : base;
 }
@@ -135,7 +137,7 @@ export class AppProcess {
     options: { name?: string; onSpawn?: (proc: TrackedProcess) => void } = {},
   ): Promise<AppProcess> {
     const name = options.name ?? app;
-    const child = spawn(process.execPath, [...execArgvFor(name), `${repoRoot}apps/${app}/src/main.ts`], {
+    const child = spawn(process.execPath, [...execArgvFor(name, true), `${repoRoot}apps/${app}/src/main.ts`], {
       cwd: repoRoot,
       env: { LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'inherit'],
