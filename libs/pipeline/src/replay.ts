@@ -330,11 +330,13 @@ function readRange(
     let head = 0;
     let lastReceived = 0;
     let received = 0;
+    /** `received` at the idle watchdog's last look (-1: do not judge at the next one). */
+    let seen = 0;
     /** Saw the range's end: nothing further is taken. */
     let ended = false;
     /** A promise of `handle` is outstanding, or the queue is being worked off. */
     let draining = false;
-    /** The consumer was closed for back-pressure and is reopened once the queue has drained. */
+    /** The consumer was closed for back-pressure and is reopened once the queue has drained (until it is). */
     let paused = false;
     let settled = false;
 
@@ -368,9 +370,11 @@ function readRange(
         head = 0;
         draining = false;
         if (paused && !ended && !settled) {
-          paused = false;
           await closing;
           await start(await reopen(lastReceived + 1));
+          // the idle watchdog counts from here: a pause is not the range running dry
+          seen = -1;
+          paused = false;
         }
         finishIfDone();
       } catch (error) {
@@ -417,7 +421,6 @@ function readRange(
         if (error && messages === opened) fail(error);
       });
     };
-    let seen = 0;
     const watchdog = setInterval(() => {
       if (received === seen && !draining && !paused) {
         ended = true;
