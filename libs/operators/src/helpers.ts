@@ -231,8 +231,10 @@ export function dedupeById<E>(id: (event: E) => string | number, options: Dedupe
           if (options.ttlMs !== undefined) {
             while (order.size > 0 && now - order.oldestTime() >= options.ttlMs) seen.delete(order.shift());
           }
-          if (seen.has(k)) return;
+          // one hash lookup, not two (`has` then `add`): an id seen before leaves the size as it was
+          const before = seen.size;
           seen.add(k);
+          if (seen.size === before) return;
           order.push(k, now);
           if (options.maxIds !== undefined && seen.size > options.maxIds) seen.delete(order.shift());
           subscriber.next(event);
