@@ -61,6 +61,5 @@ export default tseslint.config(
     // Plain JavaScript (a worker thread's bootstrap) has no types to check against.
     files: ['**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { URL: 'readonly' } },
   },
 );

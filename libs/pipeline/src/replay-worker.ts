@@ -65,15 +65,13 @@ port.on('message', (message: ToEngine) => {
     sessions.delete(id);
     const outputs: EngineOutput[] = [];
     const reports: PartitionReport[] = [];
-    const flushed = new Set<number>();
+    const done = new Set<number>();
     for (const partition of message.partitions) {
       const engine = session.engines[partition];
-      if (!engine) continue;
-      // a partition listed twice is flushed once
-      if (message.flush && !flushed.has(partition)) {
-        flushed.add(partition);
-        for (const o of engine.flush()) outputs.push(o);
-      }
+      // a partition listed twice is flushed and reported once (the reader lists it as often as it was asked for)
+      if (!engine || done.has(partition)) continue;
+      done.add(partition);
+      if (message.flush) for (const o of engine.flush()) outputs.push(o);
       reports.push({ partition, lastSeq: engine.lastSeq, counters: { ...engine.counters } });
     }
     post({ kind: 'finished', session: id, outputs: detach(outputs), reports });

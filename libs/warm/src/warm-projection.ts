@@ -228,9 +228,15 @@ export class WarmProjection implements ProjectionStore {
             inserted = sent.add(insertEvents(tx, candidates, candidateRefs));
           }
           applied = await previous.locked;
-          const fold = candidates.map((e, i) => (e.seq > applied ? i : -1)).filter((i) => i >= 0);
-          fresh = fold.length === candidates.length ? candidates : fold.map((i) => candidates[i]!);
-          refs = fold.length === candidates.length ? candidateRefs : fold.map((i) => candidateRefs[i]);
+          const folded: StoredEvent[] = [];
+          const foldedRefs: (EntityRef | undefined)[] = [];
+          candidates.forEach((e, i) => {
+            if (e.seq <= applied) return; // a redelivery: already in the entity states
+            folded.push(e);
+            foldedRefs.push(candidateRefs[i]);
+          });
+          fresh = folded;
+          refs = foldedRefs;
           const [row] = await tx<{ seq: string }[]>`select seq from projection_checkpoints where projection = ${this.name} for update`;
           if (!row || Number(row.seq) !== applied) {
             throw new Error(`warm projection ${this.name}: the previous batch did not commit checkpoint ${applied} (found ${row?.seq ?? 'none'}); retrying in order`);
