@@ -69,6 +69,9 @@ export function createServiceApp(options: ServiceAppOptions): Hono {
   return app;
 }
 
+/** How long a service keeps an idle keep-alive connection open (announced as `Keep-Alive: timeout=65`). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 export interface RunningService {
   readonly server: ServerType;
   readonly port: number;
@@ -87,6 +90,14 @@ export async function listen(
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: options.hostname ?? '0.0.0.0' }, () => resolve(s));
   });
+  // Node closes an idle keep-alive connection after 5 s. A producer that reuses a pooled connection just as the
+  // server closes it gets a reset ("socket hang up") for a request that was never read, and a load balancer in
+  // front with a longer idle timeout than ours makes that common. Idle connections are kept for longer than the
+  // usual balancer's 60 s, so the client side closes first; the header timeout must exceed it.
+  if ('keepAliveTimeout' in server) {
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   let closing: Promise<void> | undefined;
