@@ -28,9 +28,12 @@ export function registryValidator(registry: SchemaRegistry): EventValidator {
       dataschema: parsed.data.dataschema,
       index,
     });
-    const version = checked.version === undefined ? {} : { schemaVersion: checked.version };
-    if (!checked.ok) return { ok: false, issues: checked.issues, reason: 'schema', ...version };
-    return { ok: true, value: parsed.data, ...version };
+    if (!checked.ok) {
+      return checked.version === undefined
+        ? { ok: false, issues: checked.issues, reason: 'schema' }
+        : { ok: false, issues: checked.issues, reason: 'schema', schemaVersion: checked.version };
+    }
+    return checked.version === undefined ? { ok: true, value: parsed.data } : { ok: true, value: parsed.data, schemaVersion: checked.version };
   };
 }
 
@@ -163,19 +166,17 @@ export class IngestPipeline {
     const payload = Buffer.from(JSON.stringify(envelope));
     if (payload.byteLength > this.limits.maxEventBytes)
       return { kind: 'too-large', index: item.index, bytes: payload.byteLength };
-    const headers: Record<string, string> = { ...ctx.eventHeaders };
-    if (item.schemaVersion !== undefined) headers['Tw-Schema-Version'] = String(item.schemaVersion);
-    return {
-      kind: 'event',
-      index: item.index,
-      envelope,
-      message: {
-        subject: eventSubject(this.scheme, envelope.tenant, envelope.type, envelope.partitionkey),
-        payload,
-        msgId: dedupeId(envelope.tenant, envelope.source, envelope.id),
-        ...(Object.keys(headers).length > 0 ? { headers } : {}),
-      },
+    const message: { -readonly [K in keyof OutgoingMessage]: OutgoingMessage[K] } = {
+      subject: eventSubject(this.scheme, envelope.tenant, envelope.type, envelope.partitionkey),
+      payload,
+      msgId: dedupeId(envelope.tenant, envelope.source, envelope.id),
     };
+    if (ctx.eventHeaders !== undefined || item.schemaVersion !== undefined) {
+      const headers: Record<string, string> = { ...ctx.eventHeaders };
+      if (item.schemaVersion !== undefined) headers['Tw-Schema-Version'] = String(item.schemaVersion);
+      message.headers = headers;
+    }
+    return { kind: 'event', index: item.index, envelope, message };
   }
 
   /**

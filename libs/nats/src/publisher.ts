@@ -1,5 +1,6 @@
 import { createInbox, MsgHdrsImpl, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, TidewayError } from '@tideway/events';
+import { parsePubAck, type RawPubAck } from './pub-ack.ts';
 
 /** What JetStream said about one stored message. */
 export interface PublishAck {
@@ -60,13 +61,6 @@ class Slots {
       this.free++;
     }
   }
-}
-
-interface RawPubAck {
-  stream?: string;
-  seq?: number;
-  duplicate?: boolean;
-  error?: { code?: number; err_code?: number; description?: string };
 }
 
 /**
@@ -132,7 +126,6 @@ const CRLF_BYTES = Buffer.from('\r\n');
 /** Subjects nats.js refuses to publish to (`_check`: empty, or with whitespace). */
 const BAD_SUBJECT = /^$|[ \n\r\t]/;
 const CR_LF = /[\r\n]/;
-const decoder = new TextDecoder();
 
 function disconnected(): TidewayError {
   return new TidewayError(ErrorCode.PublishFailed, 'the event log (NATS) is not connected', { retryAfterSeconds: 1 });
@@ -376,7 +369,7 @@ function readAck(msg: Msg): PublishAck | TidewayError {
   }
   let ack: RawPubAck;
   try {
-    ack = JSON.parse(decoder.decode(msg.data)) as RawPubAck;
+    ack = parsePubAck(msg.data);
   } catch (cause) {
     return new TidewayError(ErrorCode.PublishFailed, 'the event log answered with an unreadable ack', { retryAfterSeconds: 1 }, { cause });
   }

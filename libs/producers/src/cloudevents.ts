@@ -129,31 +129,44 @@ export function parseCloudEventsItems(request: ProducerRequest, options: CloudEv
 
 function parseStructuredItems(items: readonly unknown[], batch: boolean, options: CloudEventsOptions): ParsedItem[] {
   const validate = options.validate ?? defaultEventValidator;
-  return items.map((item, index): ParsedItem => {
-    const issues: FieldIssue[] = [];
-    const report = (message: string, ...path: (string | number)[]) =>
-      issues.push(
-        batch ? { index, pointer: jsonPointer(index, ...path), message } : { pointer: jsonPointer(...path), message },
-      );
+  const parsed: ParsedItem[] = new Array<ParsedItem>(items.length);
+  // One issue list and reporter for the whole request: an item's issues are the ones reported since it began
+  // (no closure or array per item on the path of valid events).
+  const issues: FieldIssue[] = [];
+  let index = 0;
+  const report: Reporter = (message, ...path) => {
+    issues.push(batch ? { index, pointer: jsonPointer(index, ...path), message } : { pointer: jsonPointer(...path), message });
+  };
+  for (; index < items.length; index++) {
+    const item = items[index];
     if (!isRecord(item)) {
       report('must be a JSON object');
-      return { index, ok: false, issues, original: jsonOriginal(item), reason: 'envelope' };
+      parsed[index] = { index, ok: false, issues: issues.splice(0), original: jsonOriginal(item), reason: 'envelope' };
+      continue;
     }
     const result = validate(fromStructured(item, options, report), batch ? index : undefined);
     if (result.ok && issues.length === 0) {
-      return { index, ok: true, event: result.value, ...version(result.schemaVersion) };
+      parsed[index] =
+        result.schemaVersion === undefined
+          ? { index, ok: true, event: result.value }
+          : { index, ok: true, event: result.value, schemaVersion: result.schemaVersion };
+      continue;
     }
     if (!result.ok) issues.push(...result.issues);
-    return {
+    const own = issues.splice(0);
+    parsed[index] = {
       index,
       ok: false,
-      issues,
+      issues: own,
       original: jsonOriginal(item),
-      reason: reasonOf(issues, result.ok ? undefined : result.reason),
+      reason: reasonOf(own, result.ok ? undefined : result.reason),
       ...version(result.schemaVersion),
     };
-  });
+  }
+  return parsed;
 }
+
+type Reporter = (message: string, ...path: (string | number)[]) => void;
 
 function version(schemaVersion: number | undefined): { schemaVersion?: number } {
   return schemaVersion === undefined ? {} : { schemaVersion };
@@ -162,11 +175,13 @@ function version(schemaVersion: number | undefined): { schemaVersion?: number } 
 function fromStructured(
   item: Record<string, unknown>,
   options: CloudEventsOptions,
-  report: (message: string, ...path: (string | number)[]) => void,
+  report: Reporter,
 ): Record<string, unknown> {
   const event: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(item)) {
-    if (key === 'data' || key === 'data_base64') continue;
+  // for…in (own keys only), not an entries array per event.
+  for (const key in item) {
+    if (key === 'data' || key === 'data_base64' || !Object.hasOwn(item, key)) continue;
+    const value = item[key];
     if (value === null) continue;
     if (!KNOWN_ATTRIBUTES.has(key)) {
       if ((options.unknownExtensions ?? 'reject') === 'reject') report(unknownExtensionMessage(key), key);

@@ -61,16 +61,28 @@ export function bodyText(body: Uint8Array | string): string | undefined {
  */
 export const MAX_JSON_DEPTH = 128;
 
-/** Whether a parsed JSON value nests deeper than `max` (checked without recursion). */
+/**
+ * Whether a parsed JSON value nests deeper than `max`. Recursive, but never deeper than `max` frames; keys are
+ * walked with for…in, so a request's events cost no allocation here.
+ */
 export function jsonTooDeep(value: unknown, max: number = MAX_JSON_DEPTH): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
-    if (depth >= max) return true;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  return typeof value === 'object' && value !== null && deeperThan(value, max);
+}
+
+/** Whether `value` (an array or object) holds containers nested `levels` or more deep below it. */
+function deeperThan(value: object, levels: number): boolean {
+  if (levels <= 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const child: unknown = value[i];
+      if (typeof child === 'object' && child !== null && deeperThan(child, levels - 1)) return true;
     }
+    return false;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const child = record[key];
+    if (typeof child === 'object' && child !== null && Object.hasOwn(record, key) && deeperThan(child, levels - 1)) return true;
   }
   return false;
 }
