@@ -14,7 +14,7 @@ export const projectorEnv = {
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.enum(PROJECTION_NAMES)).min(1)),
   /** Most events per warm transaction. */
-  PROJECTOR_BATCH: z.coerce.number().int().min(1).max(10_000).default(1000),
+  PROJECTOR_BATCH: z.coerce.number().int().min(1).max(10_000).default(2000),
   /** Run the batch-job scheduler in this process (one scheduler per deployment holds a lock; others wait). */
   PROJECTOR_JOBS: z.enum(['on', 'off']).default('on'),
   /** Longest a partial batch waits before it is written. */
