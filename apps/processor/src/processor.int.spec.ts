@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DerivedEventType, WindowResultSchema, type EventEnvelope, type WindowResultData } from '@tideway/events';
-import { replayPipeline, type EngineOutput } from '@tideway/pipeline';
+import { replayPipeline, stopReplayEngineThread, type EngineOutput } from '@tideway/pipeline';
 import { sensorFixture, sensorPipelineFixture, type FixtureMessage } from '@tideway/pipeline/internal';
 import { createTestbed, derivedById, differences, sideOutputs, type Testbed } from './testbed.ts';
 
@@ -203,6 +203,18 @@ describe('processor: replicas, replay and bad input', () => {
       const broken = replayPipeline({ ...base, engineThread, onOutput: () => { throw new Error('the sink broke'); } });
       await expect(broken).rejects.toThrow('the sink broke');
     }
+    // losing the engine thread mid-replay (here while the first outputs are being handed over) fails the replay
+    // with an error that says so, rather than leaving it waiting; the next replay starts a new thread
+    const lostThread = replayPipeline({
+      ...base,
+      onOutput: async () => {
+        await stopReplayEngineThread();
+      },
+    });
+    await expect(lostThread).rejects.toThrow("the replay's engine thread exited");
+    const afterLoss: EngineOutput[] = [];
+    await replayPipeline({ ...base, onOutput: (o) => void afterLoss.push(o) });
+    expect(afterLoss).toEqual(outputs);
 
     // once event time moves on, the live run closes the flushed windows with the same contents
     const closing = sensorFixture({ scheme: one.scheme, devices: 12, readings: 1, seed: 5, bad: false, start: Date.UTC(2026, 0, 7), idPrefix: 'closing-' });

@@ -40,4 +40,5 @@ export { processorConsumerName, processorConsumerConfig, type ProcessorConsumerT
 export { toOutgoing } from './outgoing.ts';
 export { PartitionRunner, sourceMessageOf, type PartitionRunnerOptions, type RunnerHooks, type RunnerStatus, type BatchReport } from './runner.ts';
 export { replayPipeline, parseRangeBound, type RangeBound, type ReplayOptions, type ReplayReport } from './replay.ts';
+export { stopReplayEngineThread } from './replay-host.ts';
 export { LeaseStore, PartitionLease } from './lease.ts';

@@ -50,6 +50,15 @@ class EngineThread {
     if (this.sessions.size === 0) this.worker?.unref();
   }
 
+  /** Terminates the thread, if one runs; its open sessions fail (see `start`). The next `open` starts another. */
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    await worker.terminate();
+    await exited;
+  }
+
   private start(): Worker {
     if (this.worker) return this.worker;
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -73,6 +82,15 @@ class EngineThread {
 }
 
 let thread: EngineThread | undefined;
+
+/**
+ * Stops the replays' engine thread (it is started again by the next replay that needs it). Replays still running
+ * on it fail with an error naming the thread's exit; none hangs. For a shutdown that must not leave the thread to
+ * the process's exit, and for tests of a lost thread.
+ */
+export function stopReplayEngineThread(): Promise<void> {
+  return thread?.stop() ?? Promise.resolve();
+}
 
 function fromWire(error: WireError): Error {
   const out = error.code !== undefined && error.name === 'PipelineError' ? new PipelineError(error.code as PipelineErrorCode, error.message) : new Error(error.message);
