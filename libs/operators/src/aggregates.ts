@@ -4,6 +4,7 @@
  * `result`, and `snapshot`/`restore` so a checkpoint can persist the state of every open window.
  */
 import { DDSketch } from '@datadog/sketches-js';
+import { mergeSketch, newSketch } from './sketch-store.ts';
 import { OperatorError, OperatorErrorCode, requireOption, requireSnapshot } from './errors.ts';
 import { InvalidReason, type Json } from './types.ts';
 import { ReadFailure, checkNumber } from './validate.ts';
@@ -275,7 +276,7 @@ export function quantiles(options: QuantilesOptions = {}): Aggregate<number, Ske
   return {
     name: 'quantiles',
     check: checkNumeric,
-    init: () => ({ relativeAccuracy, sketch: new DDSketch({ relativeAccuracy }) }),
+    init: () => ({ relativeAccuracy, sketch: newSketch(relativeAccuracy) }),
     add: (s, x) => {
       s.sketch.accept(x);
       return s;
@@ -283,7 +284,7 @@ export function quantiles(options: QuantilesOptions = {}): Aggregate<number, Ske
     merge: (a, b) => {
       if (a.relativeAccuracy !== b.relativeAccuracy || !a.sketch.mergeable(b.sketch))
         throw new OperatorError(OperatorErrorCode.IncompatibleMerge, `cannot merge sketches of accuracy ${a.relativeAccuracy} and ${b.relativeAccuracy}`);
-      a.sketch.merge(b.sketch);
+      mergeSketch(a.sketch, b.sketch);
       return a;
     },
     result: (s) => {
