@@ -4,7 +4,7 @@
  * `result`, and `snapshot`/`restore` so a checkpoint can persist the state of every open window.
  */
 import { DDSketch } from '@datadog/sketches-js';
-import { mergeSketch, newSketch } from './sketch-store.ts';
+import { adoptSketch, mergeSketch, newSketch } from './sketch-store.ts';
 import { OperatorError, OperatorErrorCode, requireOption, requireSnapshot } from './errors.ts';
 import { InvalidReason, type Json } from './types.ts';
 import { ReadFailure, checkNumber } from './validate.ts';
@@ -245,7 +245,7 @@ function restoreSketch(json: Json): SketchState {
   requireSnapshot(isNum(relativeAccuracy) && typeof proto === 'string' && isNum(n) && isNum(total), 'quantiles snapshot lacks fields');
   let sketch: DDSketch;
   try {
-    sketch = DDSketch.fromProto(Uint8Array.from(Buffer.from(proto, 'base64')));
+    sketch = adoptSketch(DDSketch.fromProto(Uint8Array.from(Buffer.from(proto, 'base64'))));
   } catch (cause) {
     throw new OperatorError(OperatorErrorCode.InvalidSnapshot, 'quantiles snapshot holds no valid DDSketch', { cause });
   }

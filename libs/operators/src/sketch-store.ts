@@ -10,9 +10,12 @@
  * implementations do; a key outside them still goes the library's way. Counts, keys and every quantile are the
  * same (tested against the library's own stores); only where the zeros lie in the array differs.
  *
- * {@link mergeSketch} merges as the library should: 2.1's `merge` adds the other sketch's positive store and its
+ * {@link mergeSketch} merges as the library should. 2.1's `merge` adds the other sketch's positive store and its
  * count, but not its negative store, so negative values went missing from a merged sketch's quantiles (session
- * windows merge panes).
+ * windows merge panes). And a store merge whose incoming highest key is 0 (a value in (1/γ, 1], γ ≈ 1.02 at 1%
+ * accuracy) did not make room for it — `_extendRange` reads its second key as `secondKey || key` — and wrote the
+ * counts past the end of the array as `NaN`. Our stores pass the 0 the other way round, and {@link adoptSketch}
+ * gives a sketch restored from its protobuf form our stores too.
  */
 import { DDSketch } from '@datadog/sketches-js';
 
@@ -37,7 +40,10 @@ const BoundedStore: StoreClass | undefined =
             this.maxKey = high;
             return;
           }
-          super._extendRange(key, secondKey);
+          // The library reads a missing second key as `secondKey || key`, which also drops a second key of 0 (values
+          // near 1): hand it a non-zero key second.
+          if (secondKey === 0) super._extendRange(secondKey, key);
+          else super._extendRange(key, secondKey);
         }
       }
     : undefined;
@@ -67,4 +73,16 @@ export function mergeSketch(into: DDSketch, from: DDSketch): void {
   const both = into.count > 0 && from.count > 0;
   into.merge(from);
   if (both && !mergesNegatives) into.negativeStore.merge(from.negativeStore);
+}
+
+/** `sketch` with its stores moved into stores of ours (for a sketch the library built, e.g. from protobuf). */
+export function adoptSketch(sketch: DDSketch): DDSketch {
+  if (BoundedStore === undefined || sketch.store instanceof BoundedStore) return sketch;
+  const store = new BoundedStore();
+  const negativeStore = new BoundedStore();
+  store.copy(sketch.store);
+  negativeStore.copy(sketch.negativeStore);
+  sketch.store = store;
+  sketch.negativeStore = negativeStore;
+  return sketch;
 }
