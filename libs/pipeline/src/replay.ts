@@ -138,7 +138,8 @@ const IDLE_END_MS = 5_000;
  * Large ranges (see `engineThread`) run the engines on a second thread: this one reads and routes, packing the
  * messages into batches for the engine thread, which sends each batch's outputs back to be handed to `onOutput`
  * in order. The two overlap, so the replay runs at the pace of the slower of reading and processing rather than
- * of their sum; at most a few batches are in flight, so a slow `onOutput` still holds the reader back.
+ * of their sum; at most 32 batches (`MAX_IN_FLIGHT` in replay-host.ts, some 20,000 messages) are in flight, so a
+ * slow `onOutput` still holds the reader back.
  *
  * @example
  * const report = await replayPipeline({ nc, stream: 'EVENTS', scheme, spec, from: { seq: 1 }, to: { seq: 50_000 }, onOutput: (o) => outputs.push(o) });
